@@ -1,0 +1,87 @@
+"""Encoding and decoding events as CloudEvents structured JSON, with orjson."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.base import CloudEvent
+from schemas.events import EVENT_CLASS_BY_TYPE, AnyEvent
+
+MAX_EVENT_BYTES = 1024 * 1024
+
+_ADAPTER: TypeAdapter[CloudEvent] = TypeAdapter(AnyEvent)
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str  # dotted path such as "data.amount", or "" for the whole message
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidEvent(ValueError):
+    """The bytes are not a valid event of the contract; `problems` says where and why."""
+
+    def __init__(self, problems: Sequence[Problem], event_id: str | None = None) -> None:
+        self.problems = tuple(problems)
+        self.event_id = event_id
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    @classmethod
+    def single(cls, field: str, message: str, event_id: str | None = None) -> InvalidEvent:
+        return cls([Problem(field, message)], event_id)
+
+
+def encode(event: CloudEvent) -> bytes:
+    return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
+
+
+def decode(raw: bytes | str) -> CloudEvent:
+    """Parse and validate one event. Raises InvalidEvent naming every field at fault."""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if not raw.strip():
+        raise InvalidEvent([Problem("", "empty message")])
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(
+            [Problem("", f"message of {len(raw)} bytes exceeds the limit of {MAX_EVENT_BYTES}")]
+        )
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent([Problem("", f"not valid JSON: {exc}")]) from None
+    return decode_document(document)
+
+
+def decode_document(document: Any) -> CloudEvent:
+    if not isinstance(document, dict):
+        raise InvalidEvent([Problem("", "a CloudEvent must be a JSON object")])
+    event_id = document.get("id") if isinstance(document.get("id"), str) else None
+    event_type = document.get("type")
+    if event_type is None:
+        raise InvalidEvent([Problem("type", "missing required attribute")], event_id)
+    if event_type not in EVENT_CLASS_BY_TYPE:
+        raise InvalidEvent([Problem("type", f"unknown event type {event_type!r}")], event_id)
+    try:
+        return _ADAPTER.validate_python(document)
+    except ValidationError as exc:
+        raise InvalidEvent(_problems(exc), event_id) from None
+
+
+def _problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        # The first element of loc is the union tag ("o2c.order.placed.v1"): drop it.
+        loc = [str(part) for part in error["loc"][1:]]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "missing required field"
+        problems.append(Problem(".".join(loc), message))
+    return problems

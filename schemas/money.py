@@ -1,0 +1,88 @@
+"""Money as Decimal with an ISO 4217 currency, and the rules for how many decimals it may carry."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+
+# ISO 4217 minor units (list one, 2024 amendment). Codes absent here are not currencies a
+# seller invoices in (precious metals, testing codes, funds codes), so they are rejected.
+_MINOR_UNITS_0 = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_MINOR_UNITS_3 = "BHD IQD JOD KWD LYD OMR TND"
+_MINOR_UNITS_4 = "CLF UYW"
+_MINOR_UNITS_2 = (
+    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN BWP "
+    "BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR "
+    "FJD FKP GBP GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW "
+    "KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN "
+    "NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD "
+    "SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU "
+    "UZS VED VES WST XCD XCG YER ZAR ZMW ZWG ZWL"
+)
+
+CURRENCY_DECIMALS: dict[str, int] = {
+    **dict.fromkeys(_MINOR_UNITS_2.split(), 2),
+    **dict.fromkeys(_MINOR_UNITS_0.split(), 0),
+    **dict.fromkeys(_MINOR_UNITS_3.split(), 3),
+    **dict.fromkeys(_MINOR_UNITS_4.split(), 4),
+}
+
+_DECIMAL_STRING = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,6})?")
+
+
+def currency_decimals(currency: str) -> int:
+    """Number of decimals the currency allows; KeyError for a code that is not ISO 4217."""
+    return CURRENCY_DECIMALS[currency]
+
+
+def decimals_of(amount: Decimal) -> int:
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite by construction: NaN/Infinity never parse
+    return max(0, -exponent)
+
+
+def _currency_code(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 4217 currency code string such as \"CNY\"")
+    if value not in CURRENCY_DECIMALS:
+        raise ValueError(f"unknown ISO 4217 currency code {value!r}")
+    return value
+
+
+def _decimal_string(value: object) -> Decimal:
+    # Decimals built in Python are accepted as they are; JSON numbers are not, because a
+    # float on the wire has already lost the cents somewhere upstream.
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("must be a finite amount")
+        return value
+    if isinstance(value, bool) or isinstance(value, int | float):
+        raise ValueError(
+            f"must be a decimal string such as \"129.90\", not the JSON number {value!r}"
+        )
+    if not isinstance(value, str):
+        raise ValueError("must be a decimal string such as \"129.90\"")
+    if not _DECIMAL_STRING.fullmatch(value):
+        raise ValueError(f"{value!r} is not a decimal string such as \"129.90\"")
+    return Decimal(value)
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+def format_amount(value: Decimal) -> str:
+    return format(value, "f")
+
+
+CurrencyCode = Annotated[str, BeforeValidator(_currency_code)]
+_AmountSerializer = PlainSerializer(format_amount, return_type=str, when_used="json")
+SignedAmount = Annotated[Decimal, BeforeValidator(_decimal_string), _AmountSerializer]
+Amount = Annotated[
+    Decimal, BeforeValidator(_decimal_string), AfterValidator(_non_negative), _AmountSerializer
+]

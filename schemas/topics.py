@@ -1,0 +1,131 @@
+"""The one registry of Kafka topics: name, key, value types and settings.
+
+Every producer, consumer, CLI command and test takes topic names from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from schemas import events as ev
+from schemas.base import CloudEvent
+from schemas.events import type_name
+
+ORDER_KEYED_PARTITIONS = 12
+
+
+class Role(StrEnum):
+    INPUT = "input"  # facts published by upstream systems; kept forever
+    OUTPUT = "output"  # written only by o2c-matcher
+    INTERNAL = "internal"  # repartition and fan-out topics between processors
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    key: str  # the contract's description of the message key
+    value_types: tuple[type[CloudEvent], ...]
+    role: Role
+    partitions: int = ORDER_KEYED_PARTITIONS
+    retention_ms: int | None = None  # None: broker default; -1: forever
+    compacted: bool = False
+
+    @property
+    def type_names(self) -> tuple[str, ...]:
+        return tuple(type_name(t) for t in self.value_types)
+
+    def config(self) -> dict[str, str]:
+        settings: dict[str, str] = {}
+        if self.compacted:
+            settings["cleanup.policy"] = "compact"
+        if self.retention_ms is not None:
+            settings["retention.ms"] = str(self.retention_ms)
+        return settings
+
+
+_FOREVER = -1
+
+CUSTOMERS = Topic(
+    "o2c.customers", "customer_id", (ev.CustomerUpserted,), Role.INPUT,
+    compacted=True,
+)  # fmt: skip
+ORDERS = Topic(
+    "o2c.orders", "order_id", (ev.OrderPlaced, ev.OrderAmended, ev.OrderCancelled),
+    Role.INPUT, retention_ms=_FOREVER,
+)  # fmt: skip
+INVOICES = Topic(
+    "o2c.invoices", "order_id", (ev.InvoiceIssued, ev.CreditNoteIssued),
+    Role.INPUT, retention_ms=_FOREVER,
+)  # fmt: skip
+PAYMENTS = Topic(
+    "o2c.payments", "order_id, else payment_id", (ev.PaymentCaptured, ev.PaymentReversed),
+    Role.INPUT, retention_ms=_FOREVER,
+)  # fmt: skip
+REFUNDS = Topic(
+    "o2c.refunds", "order_id",
+    (ev.RefundIssued, ev.ChargebackOpened, ev.ChargebackResolved),
+    Role.INPUT, retention_ms=_FOREVER,
+)  # fmt: skip
+SETTLEMENTS = Topic(
+    "o2c.settlements", "payout_id", (ev.PayoutReported,), Role.INPUT, retention_ms=_FOREVER
+)
+BANK_LINES = Topic(
+    "o2c.bank-lines", "account_id", (ev.BankLineBooked,), Role.INPUT, retention_ms=_FOREVER
+)
+CLOCK = Topic(
+    "o2c.clock", "none", (ev.DayClosed,), Role.INPUT, partitions=1, retention_ms=_FOREVER
+)
+
+MATCHES = Topic(
+    "o2c.matches", "order_id (payout_id for payout events)",
+    (ev.OrderMatched, ev.PaymentApplied, ev.PaymentSettled, ev.WriteoffApplied,
+     ev.BalanceChanged, ev.PayoutMatched),
+    Role.OUTPUT, retention_ms=_FOREVER,
+)  # fmt: skip
+MISMATCHES = Topic(
+    "o2c.mismatches", "the key of the thing that is wrong",
+    (ev.MismatchDetected, ev.MismatchResolved), Role.OUTPUT, retention_ms=_FOREVER,
+)  # fmt: skip
+CREDIT = Topic(
+    "o2c.credit", "customer_id", (ev.CreditLimitBreached, ev.CreditLimitRestored),
+    Role.OUTPUT, retention_ms=_FOREVER,
+)  # fmt: skip
+DEAD_LETTER = Topic(
+    "o2c.dead-letter", "original key", (ev.EventRejected,), Role.OUTPUT,
+    partitions=1, retention_ms=_FOREVER,
+)  # fmt: skip
+
+# Time arrives once on o2c.clock; this copy carries it to every partition of every
+# stateful processor, because a keyed table only sees messages of its own partitions.
+CLOCK_FANOUT = Topic(
+    "o2c.internal.clock-fanout", "partition number", (ev.DayClosed,), Role.INTERNAL,
+    retention_ms=_FOREVER,
+)  # fmt: skip
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    CUSTOMERS, ORDERS, INVOICES, PAYMENTS, REFUNDS, SETTLEMENTS, BANK_LINES, CLOCK,
+    MATCHES, MISMATCHES, CREDIT, DEAD_LETTER, CLOCK_FANOUT,
+)  # fmt: skip
+TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
+
+# Where each event type is published. Internal topics carry copies, so they are not homes.
+HOME_TOPIC: dict[str, Topic] = {
+    name: topic for topic in ALL_TOPICS if topic.role is not Role.INTERNAL
+    for name in topic.type_names
+}  # fmt: skip
+
+
+def topic_for(event: CloudEvent) -> Topic:
+    return HOME_TOPIC[event.type]
+
+
+def by_name(name: str) -> Topic:
+    try:
+        return TOPICS_BY_NAME[name]
+    except KeyError:
+        known = ", ".join(sorted(TOPICS_BY_NAME))
+        raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
+
+# Everything o2c-matcher writes: outputs and the internal copies between its processors.
+OUTPUT_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t.role is not Role.INPUT)

@@ -1,0 +1,195 @@
+"""The handlers behind each `o2c` subcommand: parse arguments, call a service, print."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, time
+
+import orjson
+
+from schemas import events as ev
+from schemas.codec import InvalidEvent, decode
+from schemas.events import type_name
+from schemas.topics import (
+    ALL_TOPICS,
+    CLOCK,
+    DEAD_LETTER,
+    MATCHES,
+    MISMATCHES,
+    by_name,
+    topic_for,
+)
+from services.cli.output import info, table
+from services.jsonl import describe_errors, read_file
+from services.kafka_io import EventProducer, ensure_topics, read_until_idle
+from services.settings import get_settings
+
+
+class CommandError(Exception):
+    """A failure the user can fix; printed without a traceback."""
+
+
+def topics_create(_args: argparse.Namespace) -> int:
+    settings = get_settings()
+    outcomes = ensure_topics(settings.kafka_bootstrap, ALL_TOPICS)
+    rows = [
+        (o.topic.name, "created" if o.created else "exists", o.topic.partitions,
+         o.topic.config().get("retention.ms", "default"),
+         "compact" if o.topic.compacted else "delete")
+        for o in outcomes
+    ]  # fmt: skip
+    print(table(("topic", "state", "partitions", "retention.ms", "cleanup"), rows))
+    return 0
+
+
+def topics_list(_args: argparse.Namespace) -> int:
+    rows = [
+        (t.name, t.role.value, t.key, t.partitions, ", ".join(t.type_names)) for t in ALL_TOPICS
+    ]
+    print(table(("topic", "role", "key", "partitions", "event types"), rows))
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    from services.worker.runner import run_worker  # faust is heavy; load it only here
+
+    return run_worker(get_settings(), metrics_port=args.metrics_port)
+
+
+def _read_valid(path: str) -> list[ev.CloudEvent]:
+    try:
+        results = read_file(path)
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file") from None
+    errors = describe_errors(path, results)
+    for line in errors:
+        print(line, file=sys.stderr)
+    invalid = sum(1 for r in results if r.error)
+    info(f"{path}: {len(results)} events, {len(results) - invalid} valid, {invalid} invalid")
+    if invalid:
+        raise CommandError(f"{path}: {invalid} invalid events; fix them and run again")
+    return [r.event for r in results if r.event is not None]
+
+
+def validate(args: argparse.Namespace) -> int:
+    _read_valid(args.file)
+    return 0
+
+
+def publish(args: argparse.Namespace) -> int:
+    events = _read_valid(args.file)
+    settings = get_settings()
+    out = EventProducer(settings.kafka_bootstrap)
+    per_topic: Counter[str] = Counter()
+    for number, event in enumerate(events, start=1):
+        out.send(event)
+        per_topic[topic_for(event).name] += 1
+        if number % 50_000 == 0:
+            info(f"published {number}/{len(events)}")
+    delivered = out.flush()
+    print(table(("topic", "events"), sorted(per_topic.items())))
+    info(f"published {delivered} events to {settings.kafka_bootstrap}")
+    return 0
+
+
+def tail(args: argparse.Namespace) -> int:
+    try:
+        topic = by_name(args.topic)
+    except KeyError as exc:
+        raise CommandError(str(exc.args[0])) from None
+    settings = get_settings()
+    idle = args.until_idle if args.until_idle is not None else float("inf")
+    for msg in read_until_idle(
+        settings.kafka_bootstrap, [topic.name], idle, from_beginning=args.from_beginning
+    ):
+        value = msg.value() or b""
+        if args.json:
+            sys.stdout.buffer.write(value + b"\n")
+        else:
+            print(_one_line(msg.partition(), msg.offset(), value))
+        sys.stdout.flush()
+    return 0
+
+
+def _one_line(partition: int, offset: int, value: bytes) -> str:
+    try:
+        event = decode(value)
+    except InvalidEvent as exc:
+        return f"{partition:>3}:{offset:<8} (invalid: {exc})"
+    fields = " ".join(f"{k}={v}" for k, v in event.data.model_dump(mode="json").items()
+                      if v not in (None, [], ()) and not isinstance(v, list | dict))  # fmt: skip
+    return f"{partition:>3}:{offset:<8} {event.type:<30} {fields}"
+
+
+def close_day(args: argparse.Namespace) -> int:
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        raise CommandError(f"{args.date!r} is not a date in the form YYYY-MM-DD") from None
+    settings = get_settings()
+    end_of_day = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+    kind = type_name(ev.DayClosed)
+    event = ev.DayClosed(
+        specversion="1.0",
+        # One id per business day: closing the same day twice is a redelivery.
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"o2c:day.closed:{day.isoformat()}")),
+        source=settings.source,
+        type=kind,
+        time=end_of_day,
+        data=ev.DayClosedData(date=day),
+    )
+    out = EventProducer(settings.kafka_bootstrap)
+    out.send(event, CLOCK)
+    out.flush()
+    info(f"published {kind} for {day.isoformat()} to {CLOCK.name}")
+    return 0
+
+
+_BALANCE_CHANGED = type_name(ev.BalanceChanged)
+_ORDER_MATCHED = type_name(ev.OrderMatched)
+_MISMATCH_DETECTED = type_name(ev.MismatchDetected)
+_MISMATCH_RESOLVED = type_name(ev.MismatchResolved)
+
+
+def summary(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    seen: set[str] = set()
+    orders: set[str] = set()
+    matched: set[str] = set()
+    detected: dict[str, str] = {}
+    resolved: set[str] = set()
+    dead_letters = 0
+    topics = [MATCHES.name, MISMATCHES.name, DEAD_LETTER.name]
+    for msg in read_until_idle(settings.kafka_bootstrap, topics, args.until_idle):
+        if msg.topic() == DEAD_LETTER.name:
+            dead_letters += 1
+            continue
+        document = orjson.loads(msg.value() or b"{}")
+        if document.get("id") in seen:
+            continue  # a redelivered output: outputs carry deterministic ids
+        seen.add(document["id"])
+        data = document.get("data", {})
+        kind = document.get("type")
+        if kind == _BALANCE_CHANGED:
+            orders.add(data["order_id"])
+        elif kind == _ORDER_MATCHED:
+            matched.add(data["order_id"])
+        elif kind == _MISMATCH_DETECTED:
+            detected[data["mismatch_id"]] = data["reason"]
+        elif kind == _MISMATCH_RESOLVED:
+            resolved.add(data["mismatch_id"])
+    rate = f"{100 * len(matched) / len(orders):.1f}%" if orders else "-"
+    print(table(("orders", "matched", "match rate", "dead letters"),
+                [(len(orders), len(matched), rate, dead_letters)]))  # fmt: skip
+    by_reason: Counter[str] = Counter(detected.values())
+    open_by_reason: Counter[str] = Counter(
+        r for m, r in detected.items() if m not in resolved
+    )
+    rows = [(r, by_reason[r], open_by_reason[r]) for r in sorted(by_reason)]
+    rows.append(("total", sum(by_reason.values()), sum(open_by_reason.values())))
+    print()
+    print(table(("mismatch reason", "detected", "still open"), rows))
+    return 0

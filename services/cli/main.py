@@ -1,0 +1,93 @@
+"""`o2c`: one entry point for topics, the worker, publishing, validation and inspection.
+
+Example:
+    o2c topics create && o2c worker &
+    o2c publish orders.jsonl && o2c tail o2c.matches --from-beginning --until-idle 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from services.cli import commands
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="o2c",
+        description="o2c-matcher: real-time order-to-cash reconciliation on Kafka.",
+        epilog="Settings come from O2C_* environment variables (see README, Configuration).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    topics = sub.add_parser("topics", help="create or list the contract's Kafka topics")
+    topics_sub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
+    create = topics_sub.add_parser(
+        "create", help="create every topic of the contract that is missing (idempotent)"
+    )
+    create.set_defaults(handler=commands.topics_create)
+    listing = topics_sub.add_parser("list", help="list the contract's topics and their settings")
+    listing.set_defaults(handler=commands.topics_list)
+
+    worker = sub.add_parser(
+        "worker", help="run the stream processors in the foreground (Ctrl-C stops)"
+    )
+    worker.add_argument("--metrics-port", type=int, help="Prometheus port (O2C_METRICS_PORT)")
+    worker.set_defaults(handler=commands.worker)
+
+    publish = sub.add_parser(
+        "publish", help="validate a CloudEvents JSON-lines file, then publish it"
+    )
+    publish.add_argument("file", help="JSON lines, one CloudEvent a line ('-' for stdin)")
+    publish.set_defaults(handler=commands.publish)
+
+    validate = sub.add_parser(
+        "validate", help="check a CloudEvents JSON-lines file without a broker"
+    )
+    validate.add_argument("file", help="JSON lines, one CloudEvent a line ('-' for stdin)")
+    validate.set_defaults(handler=commands.validate)
+
+    tail = sub.add_parser("tail", help="print the events of a topic as they arrive")
+    tail.add_argument("topic", help="topic name, e.g. o2c.matches")
+    tail.add_argument("--from-beginning", action="store_true", help="start at offset 0")
+    tail.add_argument(
+        "--until-idle", type=float, metavar="SECONDS", help="stop after SECONDS with no event"
+    )
+    tail.add_argument("--json", action="store_true", help="print each event as one JSON line")
+    tail.set_defaults(handler=commands.tail)
+
+    clock = sub.add_parser("clock", help="publish time passing as events")
+    clock_sub = clock.add_subparsers(dest="clock_command", required=True, metavar="ACTION")
+    close_day = clock_sub.add_parser("close-day", help="publish o2c.day.closed.v1 for DATE")
+    close_day.add_argument("date", help="the business day that ended, YYYY-MM-DD")
+    close_day.set_defaults(handler=commands.close_day)
+
+    summary = sub.add_parser(
+        "summary", help="reconciliation summary read from the output topics"
+    )
+    summary.add_argument(
+        "--until-idle", type=float, default=3.0, metavar="SECONDS",
+        help="read until no output arrived for SECONDS (default 3)",
+    )  # fmt: skip
+    summary.set_defaults(handler=commands.summary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except commands.CommandError as exc:
+        print(f"o2c: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Thin helpers over confluent-kafka for the CLI and tests: admin, producing, consuming."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from schemas.base import CloudEvent
+from schemas.codec import encode
+from schemas.topics import Topic, topic_for
+
+
+class DeliveryFailed(RuntimeError):
+    pass
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+@dataclass(frozen=True)
+class TopicOutcome:
+    topic: Topic
+    created: bool  # False: it was there already
+
+
+def ensure_topics(bootstrap: str, topics: Iterable[Topic], timeout: float = 30.0) -> list[TopicOutcome]:
+    """Create the topics that are missing; leave existing ones alone. Idempotent."""
+    client = admin(bootstrap)
+    existing = set(client.list_topics(timeout=timeout).topics)
+    wanted = list(topics)
+    missing = [t for t in wanted if t.name not in existing]
+    if missing:
+        futures = client.create_topics(
+            [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, config=t.config())
+             for t in missing],
+            request_timeout=timeout,
+        )  # fmt: skip
+        for name, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+    missing_names = {t.name for t in missing}
+    return [TopicOutcome(t, t.name in missing_names) for t in wanted]
+
+
+def producer(bootstrap: str, **extra: Any) -> Producer:
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+    }
+    config.update(extra)
+    return Producer(config)
+
+
+class EventProducer:
+    """Produces events to their home topic with the contract's key; `flush` raises on loss."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._producer = producer(bootstrap)
+        self._errors: list[str] = []
+        self.delivered = 0
+
+    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._errors.append(str(err))
+        else:
+            self.delivered += 1
+
+    def send(self, event: CloudEvent, topic: Topic | None = None) -> None:
+        self.send_raw((topic or topic_for(event)).name, event.partition_key(), encode(event))
+
+    def send_raw(self, topic: str, key: str | bytes | None, value: bytes) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.5)  # local queue full: let deliveries drain
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 60.0) -> int:
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            raise DeliveryFailed(f"{remaining} messages not delivered within {timeout}s")
+        if self._errors:
+            raise DeliveryFailed(f"{len(self._errors)} deliveries failed: {self._errors[0]}")
+        return self.delivered
+
+
+def consumer(bootstrap: str, group_id: str, from_beginning: bool = True, **extra: Any) -> Consumer:
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        "auto.offset.reset": "earliest" if from_beginning else "latest",
+        "enable.auto.commit": False,
+        "enable.partition.eof": False,
+    }
+    config.update(extra)
+    return Consumer(config)
+
+
+def read_until_idle(
+    bootstrap: str,
+    topics: Iterable[str],
+    idle_seconds: float,
+    from_beginning: bool = True,
+    max_seconds: float | None = None,
+) -> Iterator[Message]:
+    """Yield messages of every partition until none has arrived for `idle_seconds`.
+
+    Partitions are assigned directly rather than through a consumer group, so reading
+    starts at once and leaves no committed offsets behind.
+    """
+    c = consumer(bootstrap, "o2c-reader", from_beginning)
+    start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+    metadata = c.list_topics(timeout=30)
+    partitions = [
+        TopicPartition(name, p, start)
+        for name in topics
+        if name in metadata.topics
+        for p in metadata.topics[name].partitions
+    ]
+    c.assign(partitions)
+    started = last = time.monotonic()
+    try:
+        while True:
+            now = time.monotonic()
+            if now - last >= idle_seconds or (max_seconds and now - started >= max_seconds):
+                return
+            msg = c.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                raise KafkaException(msg.error())
+            last = time.monotonic()
+            yield msg
+    finally:
+        c.close()

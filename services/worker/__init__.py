@@ -1,0 +1,1 @@
+"""Faust stream processors: thin shells that decode, call the pure core and produce."""

@@ -1,0 +1,26 @@
+"""The faust application: configuration shared by every stream processor."""
+
+from __future__ import annotations
+
+import faust
+
+from services.settings import Settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    return faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=settings.table_store,
+        datadir=str(settings.state_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        # Outputs are flushed before every offset commit; acks=all makes "flushed" durable.
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=settings.web_port > 0,
+        web_port=settings.web_port or 6066,
+        web_host="127.0.0.1",
+        # Never faust's exactly_once: see design.md, principle 3.
+        processing_guarantee="at_least_once",
+    )

@@ -1,0 +1,65 @@
+"""Validation at the edge: a Kafka message becomes an event or a dead letter, never a crash."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas import events as ev
+from schemas.base import CloudEvent
+from schemas.codec import InvalidEvent, decode
+from schemas.topics import TOPICS_BY_NAME
+from schemas.events import type_name
+from services.domain.outputs import derived_id
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: datetime
+
+
+def accept(message: RawMessage) -> CloudEvent:
+    """The event a message carries; InvalidEvent when it breaks the contract."""
+    event = decode(message.value or b"")
+    topic = TOPICS_BY_NAME.get(message.topic)
+    if topic is not None and event.type not in topic.type_names:
+        raise InvalidEvent.single("type", f"{event.type} does not belong on {message.topic}", event.id)
+    expected_key = event.partition_key()
+    if expected_key is not None and topic is not None:
+        actual_key = (message.key or b"").decode("utf-8", "replace")
+        if actual_key != expected_key:
+            raise InvalidEvent.single(
+                "key",
+                f"message key {actual_key!r} disagrees with the event's key field "
+                f"({topic.key}) {expected_key!r}",
+                event.id,
+            )
+    return event
+
+
+def rejection(message: RawMessage, error: InvalidEvent, source: str) -> ev.EventRejected:
+    position = f"{message.topic}/{message.partition}/{message.offset}"
+    kind = type_name(ev.EventRejected)
+    return ev.EventRejected(
+        specversion="1.0",
+        id=derived_id(position, kind),
+        source=source,
+        type=kind,
+        time=message.timestamp,
+        causationid=error.event_id,
+        data=ev.EventRejectedData(
+            original_topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            original_key=None if message.key is None else message.key.decode("utf-8", "replace"),
+            original_value=base64.b64encode(message.value or b"").decode("ascii"),
+            error=str(error),
+            rejected_at=message.timestamp,
+        ),
+    )
