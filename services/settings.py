@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +23,9 @@ class Settings(BaseSettings):
     web_port: int = 0
     state_dir: Path = Path(".o2c-state")
     table_store: str = "rocksdb://"
+    # Where a new application id starts reading its inputs. The log is the truth, so a new
+    # deployment starts at offset 0; tests use "latest" to see only their own events.
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     topic_partitions: int = 12
     log_level: str = "info"
     # CloudEvents `source` of everything o2c-matcher writes.

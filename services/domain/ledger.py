@@ -37,6 +37,18 @@ class OpenMismatch(Model):
     discriminator: str
 
 
+class Assessment(Model):
+    """What the ledger's facts mean under a tolerance: derived, never accumulated, so the
+    same facts give the same assessment whatever order they arrived in."""
+
+    receivable: Decimal
+    paid: Decimal
+    written_off: Decimal
+    open_balance: Decimal
+    matched: bool
+    status: OrderStatus
+
+
 class Ledger(Model):
     order_id: str
     customer_id: str | None = None
@@ -47,13 +59,15 @@ class Ledger(Model):
     placed_at: datetime | None = None
     cancelled: bool = False
     payments: tuple[Payment, ...] = ()
-    written_off: Decimal = ZERO
-    matched: bool = False
     open_mismatches: tuple[OpenMismatch, ...] = ()
-    # What the last balance.changed said, so only real changes are emitted.
-    last_status: OrderStatus | None = None
-    last_open_balance: Decimal | None = None
+    # The assessment last reported in outputs, so only real changes are emitted.
+    reported: Assessment | None = None
     applied_event_ids: frozenset[str] = frozenset()
+
+    @property
+    def known(self) -> bool:
+        """The order itself has arrived (payments may come first)."""
+        return self.total is not None and self.currency is not None
 
     @property
     def receivable(self) -> Decimal:
@@ -66,19 +80,35 @@ class Ledger(Model):
         """Payments in the order's currency; others are a CURRENCY_MISMATCH, not money paid."""
         return sum((p.net for p in self.payments if p.currency == self.currency), ZERO)
 
-    @property
-    def open_balance(self) -> Decimal:
-        return self.receivable - self.paid - self.written_off
 
-    @property
-    def status(self) -> OrderStatus:
-        if self.cancelled:
-            return "cancelled"
-        if self.open_balance < 0:
-            return "overpaid"
-        if self.matched:
-            return "written_off" if self.written_off else "paid"
-        return "partially_paid" if self.paid > 0 else "open"
+def assess(ledger: Ledger, tolerances: Tolerances) -> Assessment:
+    receivable, paid = ledger.receivable, ledger.paid
+    difference = receivable - paid
+    matched = (
+        ledger.known
+        and not ledger.cancelled
+        and paid > 0
+        and tolerances.within(difference, ledger.currency or "")
+    )
+    written_off = difference if matched else ZERO
+    open_balance = difference - written_off
+    status: OrderStatus
+    if ledger.cancelled:
+        status = "cancelled"
+    elif open_balance < 0:
+        status = "overpaid"
+    elif matched:
+        status = "written_off" if written_off else "paid"
+    else:
+        status = "partially_paid" if paid > 0 else "open"
+    return Assessment(
+        receivable=receivable,
+        paid=paid,
+        written_off=written_off,
+        open_balance=open_balance,
+        matched=matched,
+        status=status,
+    )
 
 
 def new_ledger(order_id: str) -> Ledger:
@@ -100,7 +130,7 @@ def apply(
     updated = updated.model_copy(
         update={"applied_event_ids": ledger.applied_event_ids | {event.id}}
     )
-    return _settle_outcome(updated, event, tolerances)
+    return _report_changes(updated, event, tolerances)
 
 
 def _mutate(ledger: Ledger, event: CloudEvent) -> Ledger:
@@ -144,46 +174,40 @@ def _capture_order(payment: Payment) -> tuple[datetime, str]:
     return payment.captured_at, payment.payment_id
 
 
-def _settle_outcome(
+def _report_changes(
     ledger: Ledger, cause: CloudEvent, tolerances: Tolerances
 ) -> tuple[Ledger, Outputs]:
+    if not ledger.known:
+        return ledger, []
+    now = assess(ledger, tolerances)
+    before = ledger.reported
     outputs: Outputs = []
-    known = ledger.total is not None and ledger.currency is not None
-    if known and not ledger.cancelled and not ledger.matched and ledger.paid > 0:
-        assert ledger.currency is not None
-        difference = ledger.open_balance
-        if tolerances.within(difference, ledger.currency):
-            if difference:
-                ledger = ledger.model_copy(update={"written_off": ledger.written_off + difference})
-                outputs.append(_writeoff(ledger, cause, difference))
-            ledger = ledger.model_copy(update={"matched": True})
-            outputs.append(_matched(ledger, cause))
-    if known:
-        ledger, changes = _reconcile_mismatches(ledger, cause, tolerances)
-        outputs.extend(changes)
-    if known and (ledger.status, ledger.open_balance) != (
-        ledger.last_status,
-        ledger.last_open_balance,
-    ):
-        outputs.insert(0, _balance_changed(ledger, cause))
-        ledger = ledger.model_copy(
-            update={"last_status": ledger.status, "last_open_balance": ledger.open_balance}
-        )
-    return ledger, outputs
+    if before is None or (now.status, now.open_balance, now.receivable, now.paid) != (
+        before.status, before.open_balance, before.receivable, before.paid
+    ):  # fmt: skip
+        outputs.append(_balance_changed(ledger, now, cause))
+    written_off_before = before.written_off if before else ZERO
+    if now.written_off != written_off_before:
+        outputs.append(_writeoff(ledger, cause, now.written_off - written_off_before))
+    if now.matched and not (before and before.matched):
+        outputs.append(_matched(ledger, now, cause))
+    ledger, mismatch_changes = _reconcile_mismatches(ledger, now, cause, tolerances)
+    outputs.extend(mismatch_changes)
+    return ledger.model_copy(update={"reported": now}), outputs
 
 
-def _balance_changed(ledger: Ledger, cause: CloudEvent) -> ev.BalanceChanged:
+def _balance_changed(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.BalanceChanged:
     assert ledger.currency is not None
     data = ev.BalanceChangedData(
         order_id=ledger.order_id,
         customer_id=ledger.customer_id,
         currency=ledger.currency,
-        receivable=ledger.receivable,
-        paid=ledger.paid,
+        receivable=now.receivable,
+        paid=now.paid,
         refunded=ZERO,
         settled=ZERO,
-        open_balance=ledger.open_balance,
-        status=ledger.status,
+        open_balance=now.open_balance,
+        status=now.status,
         channel=ledger.channel,
         region=ledger.region,
     )
@@ -201,17 +225,17 @@ def _writeoff(ledger: Ledger, cause: CloudEvent, amount: Decimal) -> ev.Writeoff
     return output(ev.WriteoffApplied, data, cause, ledger.order_id)
 
 
-def _matched(ledger: Ledger, cause: CloudEvent) -> ev.OrderMatched:
+def _matched(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.OrderMatched:
     assert ledger.currency is not None and ledger.customer_id is not None
     data = ev.OrderMatchedData(
         order_id=ledger.order_id,
         customer_id=ledger.customer_id,
         currency=ledger.currency,
-        receivable=ledger.receivable,
-        paid=ledger.paid,
+        receivable=now.receivable,
+        paid=now.paid,
         refunded=ZERO,
         settled=ZERO,
-        written_off=ledger.written_off,
+        written_off=now.written_off,
     )
     return output(ev.OrderMatched, data, cause, ledger.order_id)
 
@@ -230,7 +254,7 @@ _SEVERITY: dict[ReasonCode, Severity] = {
 }
 
 
-def _conditions(ledger: Ledger, tolerances: Tolerances) -> list[Condition]:
+def _conditions(ledger: Ledger, now: Assessment, tolerances: Tolerances) -> list[Condition]:
     assert ledger.currency is not None
     found: list[Condition] = [
         (ReasonCode.CURRENCY_MISMATCH, p.payment_id, p)
@@ -244,7 +268,7 @@ def _conditions(ledger: Ledger, tolerances: Tolerances) -> list[Condition]:
             if p.currency == ledger.currency and p.net > 0
         )
         return found
-    excess = -ledger.open_balance
+    excess = -now.open_balance
     if excess > tolerances.of(ledger.currency):
         duplicate = _duplicate_of(ledger)
         if duplicate is not None and duplicate.net <= excess + tolerances.of(ledger.currency):
@@ -267,12 +291,12 @@ def _duplicate_of(ledger: Ledger) -> Payment | None:
 
 
 def _reconcile_mismatches(
-    ledger: Ledger, cause: CloudEvent, tolerances: Tolerances
+    ledger: Ledger, now: Assessment, cause: CloudEvent, tolerances: Tolerances
 ) -> tuple[Ledger, Outputs]:
     assert ledger.currency is not None
     wanted = {
         derived_id(ledger.order_id, reason, discriminator): (reason, discriminator, payment)
-        for reason, discriminator, payment in _conditions(ledger, tolerances)
+        for reason, discriminator, payment in _conditions(ledger, now, tolerances)
     }
     outputs: Outputs = []
     still_open = []
@@ -288,7 +312,7 @@ def _reconcile_mismatches(
         still_open.append(
             OpenMismatch(mismatch_id=mismatch_id, reason=reason, discriminator=discriminator)
         )
-        outputs.append(_detected(ledger, mismatch_id, reason, payment, cause))
+        outputs.append(_detected(ledger, now, mismatch_id, reason, payment, cause))
     ledger = ledger.model_copy(
         update={"open_mismatches": tuple(sorted(still_open, key=lambda m: m.mismatch_id))}
     )
@@ -297,6 +321,7 @@ def _reconcile_mismatches(
 
 def _detected(
     ledger: Ledger,
+    now: Assessment,
     mismatch_id: str,
     reason: ReasonCode,
     payment: Payment | None,
@@ -304,8 +329,8 @@ def _detected(
 ) -> ev.MismatchDetected:
     assert ledger.currency is not None
     currency: str = ledger.currency
-    expected: Decimal | None = ledger.receivable
-    actual: Decimal = ledger.paid
+    expected: Decimal | None = now.receivable
+    actual: Decimal = now.paid
     if reason is ReasonCode.CURRENCY_MISMATCH and payment is not None:
         currency, expected, actual = payment.currency, None, payment.net
     data = ev.MismatchDetectedData(

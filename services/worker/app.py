@@ -17,7 +17,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=1,
         # Outputs are flushed before every offset commit; acks=all makes "flushed" durable.
         producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=settings.auto_offset_reset,
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
         web_host="127.0.0.1",
