@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
@@ -503,15 +503,34 @@ class EventRejected(CloudEvent):
 
 
 INPUT_EVENTS: tuple[type[CloudEvent], ...] = (
-    CustomerUpserted, OrderPlaced, OrderAmended, OrderCancelled, InvoiceIssued,
-    CreditNoteIssued, PaymentCaptured, PaymentReversed, RefundIssued, ChargebackOpened,
-    ChargebackResolved, PayoutReported, BankLineBooked, DayClosed,
-)  # fmt: skip
+    CustomerUpserted,
+    OrderPlaced,
+    OrderAmended,
+    OrderCancelled,
+    InvoiceIssued,
+    CreditNoteIssued,
+    PaymentCaptured,
+    PaymentReversed,
+    RefundIssued,
+    ChargebackOpened,
+    ChargebackResolved,
+    PayoutReported,
+    BankLineBooked,
+    DayClosed,
+)
 OUTPUT_EVENTS: tuple[type[CloudEvent], ...] = (
-    OrderMatched, BalanceChanged, PaymentApplied, PaymentSettled, WriteoffApplied,
-    PayoutMatched, MismatchDetected, MismatchResolved, CreditLimitBreached,
-    CreditLimitRestored, EventRejected,
-)  # fmt: skip
+    OrderMatched,
+    BalanceChanged,
+    PaymentApplied,
+    PaymentSettled,
+    WriteoffApplied,
+    PayoutMatched,
+    MismatchDetected,
+    MismatchResolved,
+    CreditLimitBreached,
+    CreditLimitRestored,
+    EventRejected,
+)
 ALL_EVENTS = INPUT_EVENTS + OUTPUT_EVENTS
 
 
@@ -525,11 +544,30 @@ def type_name(event_class: type[CloudEvent]) -> str:
 EVENT_CLASS_BY_TYPE: dict[str, type[CloudEvent]] = {type_name(c): c for c in ALL_EVENTS}
 
 AnyEvent = Annotated[
-    CustomerUpserted | OrderPlaced | OrderAmended | OrderCancelled | InvoiceIssued
-    | CreditNoteIssued | PaymentCaptured | PaymentReversed | RefundIssued | ChargebackOpened
-    | ChargebackResolved | PayoutReported | BankLineBooked | DayClosed | OrderMatched
-    | BalanceChanged | PaymentApplied | PaymentSettled | WriteoffApplied | PayoutMatched
-    | MismatchDetected | MismatchResolved | CreditLimitBreached | CreditLimitRestored
+    CustomerUpserted
+    | OrderPlaced
+    | OrderAmended
+    | OrderCancelled
+    | InvoiceIssued
+    | CreditNoteIssued
+    | PaymentCaptured
+    | PaymentReversed
+    | RefundIssued
+    | ChargebackOpened
+    | ChargebackResolved
+    | PayoutReported
+    | BankLineBooked
+    | DayClosed
+    | OrderMatched
+    | BalanceChanged
+    | PaymentApplied
+    | PaymentSettled
+    | WriteoffApplied
+    | PayoutMatched
+    | MismatchDetected
+    | MismatchResolved
+    | CreditLimitBreached
+    | CreditLimitRestored
     | EventRejected,
     Field(discriminator="type"),
 ]

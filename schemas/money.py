@@ -46,7 +46,7 @@ def decimals_of(amount: Decimal) -> int:
 
 def _currency_code(value: object) -> str:
     if not isinstance(value, str):
-        raise ValueError("must be an ISO 4217 currency code string such as \"CNY\"")
+        raise ValueError('must be an ISO 4217 currency code string such as "CNY"')
     if value not in CURRENCY_DECIMALS:
         raise ValueError(f"unknown ISO 4217 currency code {value!r}")
     return value
@@ -59,14 +59,14 @@ def _decimal_string(value: object) -> Decimal:
         if not value.is_finite():
             raise ValueError("must be a finite amount")
         return value
-    if isinstance(value, bool) or isinstance(value, int | float):
+    if isinstance(value, (bool, int | float)):
         raise ValueError(
-            f"must be a decimal string such as \"129.90\", not the JSON number {value!r}"
+            f'must be a decimal string such as "129.90", not the JSON number {value!r}'
         )
     if not isinstance(value, str):
-        raise ValueError("must be a decimal string such as \"129.90\"")
+        raise ValueError('must be a decimal string such as "129.90"')
     if not _DECIMAL_STRING.fullmatch(value):
-        raise ValueError(f"{value!r} is not a decimal string such as \"129.90\"")
+        raise ValueError(f'{value!r} is not a decimal string such as "129.90"')
     return Decimal(value)
 
 

@@ -47,73 +47,119 @@ class Topic:
 _FOREVER = -1
 
 CUSTOMERS = Topic(
-    "o2c.customers", "customer_id", (ev.CustomerUpserted,), Role.INPUT,
+    "o2c.customers",
+    "customer_id",
+    (ev.CustomerUpserted,),
+    Role.INPUT,
     compacted=True,
-)  # fmt: skip
+)
 ORDERS = Topic(
-    "o2c.orders", "order_id", (ev.OrderPlaced, ev.OrderAmended, ev.OrderCancelled),
-    Role.INPUT, retention_ms=_FOREVER,
-)  # fmt: skip
+    "o2c.orders",
+    "order_id",
+    (ev.OrderPlaced, ev.OrderAmended, ev.OrderCancelled),
+    Role.INPUT,
+    retention_ms=_FOREVER,
+)
 INVOICES = Topic(
-    "o2c.invoices", "order_id", (ev.InvoiceIssued, ev.CreditNoteIssued),
-    Role.INPUT, retention_ms=_FOREVER,
-)  # fmt: skip
+    "o2c.invoices",
+    "order_id",
+    (ev.InvoiceIssued, ev.CreditNoteIssued),
+    Role.INPUT,
+    retention_ms=_FOREVER,
+)
 PAYMENTS = Topic(
-    "o2c.payments", "order_id, else payment_id", (ev.PaymentCaptured, ev.PaymentReversed),
-    Role.INPUT, retention_ms=_FOREVER,
-)  # fmt: skip
+    "o2c.payments",
+    "order_id, else payment_id",
+    (ev.PaymentCaptured, ev.PaymentReversed),
+    Role.INPUT,
+    retention_ms=_FOREVER,
+)
 REFUNDS = Topic(
-    "o2c.refunds", "order_id",
+    "o2c.refunds",
+    "order_id",
     (ev.RefundIssued, ev.ChargebackOpened, ev.ChargebackResolved),
-    Role.INPUT, retention_ms=_FOREVER,
-)  # fmt: skip
+    Role.INPUT,
+    retention_ms=_FOREVER,
+)
 SETTLEMENTS = Topic(
     "o2c.settlements", "payout_id", (ev.PayoutReported,), Role.INPUT, retention_ms=_FOREVER
 )
 BANK_LINES = Topic(
     "o2c.bank-lines", "account_id", (ev.BankLineBooked,), Role.INPUT, retention_ms=_FOREVER
 )
-CLOCK = Topic(
-    "o2c.clock", "none", (ev.DayClosed,), Role.INPUT, partitions=1, retention_ms=_FOREVER
-)
+CLOCK = Topic("o2c.clock", "none", (ev.DayClosed,), Role.INPUT, partitions=1, retention_ms=_FOREVER)
 
 MATCHES = Topic(
-    "o2c.matches", "order_id (payout_id for payout events)",
-    (ev.OrderMatched, ev.PaymentApplied, ev.PaymentSettled, ev.WriteoffApplied,
-     ev.BalanceChanged, ev.PayoutMatched),
-    Role.OUTPUT, retention_ms=_FOREVER,
-)  # fmt: skip
+    "o2c.matches",
+    "order_id (payout_id for payout events)",
+    (
+        ev.OrderMatched,
+        ev.PaymentApplied,
+        ev.PaymentSettled,
+        ev.WriteoffApplied,
+        ev.BalanceChanged,
+        ev.PayoutMatched,
+    ),
+    Role.OUTPUT,
+    retention_ms=_FOREVER,
+)
 MISMATCHES = Topic(
-    "o2c.mismatches", "the key of the thing that is wrong",
-    (ev.MismatchDetected, ev.MismatchResolved), Role.OUTPUT, retention_ms=_FOREVER,
-)  # fmt: skip
+    "o2c.mismatches",
+    "the key of the thing that is wrong",
+    (ev.MismatchDetected, ev.MismatchResolved),
+    Role.OUTPUT,
+    retention_ms=_FOREVER,
+)
 CREDIT = Topic(
-    "o2c.credit", "customer_id", (ev.CreditLimitBreached, ev.CreditLimitRestored),
-    Role.OUTPUT, retention_ms=_FOREVER,
-)  # fmt: skip
+    "o2c.credit",
+    "customer_id",
+    (ev.CreditLimitBreached, ev.CreditLimitRestored),
+    Role.OUTPUT,
+    retention_ms=_FOREVER,
+)
 DEAD_LETTER = Topic(
-    "o2c.dead-letter", "original key", (ev.EventRejected,), Role.OUTPUT,
-    partitions=1, retention_ms=_FOREVER,
-)  # fmt: skip
+    "o2c.dead-letter",
+    "original key",
+    (ev.EventRejected,),
+    Role.OUTPUT,
+    partitions=1,
+    retention_ms=_FOREVER,
+)
 
 # Time arrives once on o2c.clock; this copy carries it to every partition of every
 # stateful processor, because a keyed table only sees messages of its own partitions.
 CLOCK_FANOUT = Topic(
-    "o2c.internal.clock-fanout", "partition number", (ev.DayClosed,), Role.INTERNAL,
+    "o2c.internal.clock-fanout",
+    "partition number",
+    (ev.DayClosed,),
+    Role.INTERNAL,
     retention_ms=_FOREVER,
-)  # fmt: skip
+)
 
 ALL_TOPICS: tuple[Topic, ...] = (
-    CUSTOMERS, ORDERS, INVOICES, PAYMENTS, REFUNDS, SETTLEMENTS, BANK_LINES, CLOCK,
-    MATCHES, MISMATCHES, CREDIT, DEAD_LETTER, CLOCK_FANOUT,
-)  # fmt: skip
+    CUSTOMERS,
+    ORDERS,
+    INVOICES,
+    PAYMENTS,
+    REFUNDS,
+    SETTLEMENTS,
+    BANK_LINES,
+    CLOCK,
+    MATCHES,
+    MISMATCHES,
+    CREDIT,
+    DEAD_LETTER,
+    CLOCK_FANOUT,
+)
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 
 # Where each event type is published. Internal topics carry copies, so they are not homes.
 HOME_TOPIC: dict[str, Topic] = {
-    name: topic for topic in ALL_TOPICS if topic.role is not Role.INTERNAL
+    name: topic
+    for topic in ALL_TOPICS
+    if topic.role is not Role.INTERNAL
     for name in topic.type_names
-}  # fmt: skip
+}
 
 
 def topic_for(event: CloudEvent) -> Topic:
@@ -126,6 +172,7 @@ def by_name(name: str) -> Topic:
     except KeyError:
         known = ", ".join(sorted(TOPICS_BY_NAME))
         raise KeyError(f"unknown topic {name!r}; known topics: {known}") from None
+
 
 # Everything o2c-matcher writes: outputs and the internal copies between its processors.
 OUTPUT_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t.role is not Role.INPUT)

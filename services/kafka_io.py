@@ -17,7 +17,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from schemas.base import CloudEvent
 from schemas.codec import encode
@@ -38,7 +38,9 @@ class TopicOutcome:
     created: bool  # False: it was there already
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[Topic], timeout: float = 30.0) -> list[TopicOutcome]:
+def ensure_topics(
+    bootstrap: str, topics: Iterable[Topic], timeout: float = 30.0
+) -> list[TopicOutcome]:
     """Create the topics that are missing; leave existing ones alone. Idempotent."""
     client = admin(bootstrap)
     existing = set(client.list_topics(timeout=timeout).topics)
@@ -46,11 +48,15 @@ def ensure_topics(bootstrap: str, topics: Iterable[Topic], timeout: float = 30.0
     missing = [t for t in wanted if t.name not in existing]
     if missing:
         futures = client.create_topics(
-            [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, config=t.config())
-             for t in missing],
+            [
+                NewTopic(
+                    t.name, num_partitions=t.partitions, replication_factor=1, config=t.config()
+                )
+                for t in missing
+            ],
             request_timeout=timeout,
-        )  # fmt: skip
-        for name, future in futures.items():
+        )
+        for _name, future in futures.items():
             try:
                 future.result()
             except KafkaException as exc:
@@ -154,5 +160,26 @@ def read_until_idle(
                 raise KafkaException(msg.error())
             last = time.monotonic()
             yield msg
+    finally:
+        c.close()
+
+
+def lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:
+    """Messages in `topics` that consumer group `group_id` has not committed yet."""
+    c = consumer(bootstrap, group_id)
+    try:
+        metadata = c.list_topics(timeout=30)
+        partitions = [
+            TopicPartition(name, p)
+            for name in topics
+            if name in metadata.topics
+            for p in metadata.topics[name].partitions
+        ]
+        behind = 0
+        for tp in c.committed(partitions, timeout=30):
+            low, high = c.get_watermark_offsets(tp, timeout=10)
+            position = tp.offset if tp.offset >= 0 else low
+            behind += max(0, high - position)
+        return behind
     finally:
         c.close()

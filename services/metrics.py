@@ -10,9 +10,7 @@ DEAD_LETTERS = Counter(
     "o2c_dead_letters_total", "Messages rejected to the dead-letter topic", ["original_topic"]
 )
 MISMATCHES = Counter("o2c_mismatches_detected_total", "Mismatches detected", ["reason"])
-OPEN_BALANCE = Gauge(
-    "o2c_open_balance", "Open balance of orders this worker holds", ["currency"]
-)
+OPEN_BALANCE = Gauge("o2c_open_balance", "Open balance of orders this worker holds", ["currency"])
 LATENCY = Histogram(
     "o2c_event_to_output_seconds",
     "Event time of the input to the moment its outputs were produced",

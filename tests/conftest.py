@@ -46,7 +46,9 @@ def services() -> Iterator[Services]:
     elif _docker_answers():
         yield from _containers()
     else:
-        subprocess.run([str(REPO / "deploy/local/stack"), "up"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(REPO / "deploy/local/stack"), "up"], check=True, stdout=subprocess.DEVNULL
+        )
         yield Services("127.0.0.1:9092", "postgresql://o2c:o2c@127.0.0.1:5432/o2c", "deploy/local")
 
 
@@ -85,7 +87,9 @@ def service_env(services: Services, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_worker(services: Services, workdir: Path, app_id: str, *, offset_reset: str = "latest") -> RunningWorker:
+def start_worker(
+    services: Services, workdir: Path, app_id: str, *, offset_reset: str = "latest"
+) -> RunningWorker:
     """Start `o2c worker` in its own application id and wait until it has its partitions."""
     import time
 

@@ -16,7 +16,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def document(kind: str, data: dict[str, Any], *, at: datetime = T0, **envelope: Any) -> dict[str, Any]:
+def document(
+    kind: str, data: dict[str, Any], *, at: datetime = T0, **envelope: Any
+) -> dict[str, Any]:
     return {
         "specversion": "1.0",
         "id": envelope.pop("id", None) or str(uuid.uuid4()),
@@ -32,18 +34,45 @@ def event(kind: str, data: dict[str, Any], *, at: datetime = T0, **envelope: Any
     return decode_document(document(kind, data, at=at, **envelope))
 
 
-def order_placed(order_id: str, total: str, *, currency: str = "CNY", customer_id: str = "C-1",
-                 at: datetime = T0, **extra: Any) -> CloudEvent:  # fmt: skip
-    data = {"order_id": order_id, "customer_id": customer_id, "channel": "web",
-            "currency": currency, "total_amount": total, "placed_at": at.isoformat(), **extra}  # fmt: skip
+def order_placed(
+    order_id: str,
+    total: str,
+    *,
+    currency: str = "CNY",
+    customer_id: str = "C-1",
+    at: datetime = T0,
+    **extra: Any,
+) -> CloudEvent:
+    data = {
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "channel": "web",
+        "currency": currency,
+        "total_amount": total,
+        "placed_at": at.isoformat(),
+        **extra,
+    }
     return event("order.placed", data, at=at)
 
 
-def payment_captured(payment_id: str, order_id: str | None, amount: str, *,
-                     currency: str = "CNY", method: str = "alipay", at: datetime = T0,
-                     **extra: Any) -> CloudEvent:  # fmt: skip
-    data = {"payment_id": payment_id, "method": method, "amount": amount, "currency": currency,
-            "captured_at": at.isoformat(), **extra}  # fmt: skip
+def payment_captured(
+    payment_id: str,
+    order_id: str | None,
+    amount: str,
+    *,
+    currency: str = "CNY",
+    method: str = "alipay",
+    at: datetime = T0,
+    **extra: Any,
+) -> CloudEvent:
+    data = {
+        "payment_id": payment_id,
+        "method": method,
+        "amount": amount,
+        "currency": currency,
+        "captured_at": at.isoformat(),
+        **extra,
+    }
     if order_id is not None:
         data["order_id"] = order_id
     return event("payment.captured", data, at=at)

@@ -22,7 +22,9 @@ class OutputWatcher:
         start = []
         for name in topics:
             for p in metadata.topics[name].partitions:
-                _low, high = self._consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                _low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(name, p), timeout=10
+                )
                 start.append(TopicPartition(name, p, high))
         self._consumer.assign(start)
         self.seen: list[tuple[str, CloudEvent]] = []
@@ -39,7 +41,7 @@ class OutputWatcher:
             msg = self._consumer.poll(0.2)
             if msg is None or msg.error():
                 continue
-            self.seen.append((msg.topic(), decode(msg.value())))
+            self.seen.append((str(msg.topic()), decode(msg.value() or b"")))
         return self.seen
 
     def close(self) -> None:

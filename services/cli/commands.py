@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time
 import orjson
 
 from schemas import events as ev
+from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent, decode
 from schemas.events import type_name
 from schemas.topics import (
@@ -36,11 +37,15 @@ def topics_create(_args: argparse.Namespace) -> int:
     settings = get_settings()
     outcomes = ensure_topics(settings.kafka_bootstrap, ALL_TOPICS)
     rows = [
-        (o.topic.name, "created" if o.created else "exists", o.topic.partitions,
-         o.topic.config().get("retention.ms", "default"),
-         "compact" if o.topic.compacted else "delete")
+        (
+            o.topic.name,
+            "created" if o.created else "exists",
+            o.topic.partitions,
+            o.topic.config().get("retention.ms", "default"),
+            "compact" if o.topic.compacted else "delete",
+        )
         for o in outcomes
-    ]  # fmt: skip
+    ]
     print(table(("topic", "state", "partitions", "retention.ms", "cleanup"), rows))
     return 0
 
@@ -59,7 +64,7 @@ def worker(args: argparse.Namespace) -> int:
     return run_worker(get_settings(), metrics_port=args.metrics_port)
 
 
-def _read_valid(path: str) -> list[ev.CloudEvent]:
+def _read_valid(path: str) -> list[CloudEvent]:
     try:
         results = read_file(path)
     except FileNotFoundError:
@@ -109,7 +114,7 @@ def tail(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout.buffer.write(value + b"\n")
         else:
-            print(_one_line(msg.partition(), msg.offset(), value))
+            print(_one_line(msg.partition() or 0, msg.offset() or 0, value))
         sys.stdout.flush()
     return 0
 
@@ -119,8 +124,11 @@ def _one_line(partition: int, offset: int, value: bytes) -> str:
         event = decode(value)
     except InvalidEvent as exc:
         return f"{partition:>3}:{offset:<8} (invalid: {exc})"
-    fields = " ".join(f"{k}={v}" for k, v in event.data.model_dump(mode="json").items()
-                      if v not in (None, [], ()) and not isinstance(v, list | dict))  # fmt: skip
+    fields = " ".join(
+        f"{k}={v}"
+        for k, v in event.data.model_dump(mode="json").items()
+        if v not in (None, [], ()) and not isinstance(v, list | dict)
+    )
     return f"{partition:>3}:{offset:<8} {event.type:<30} {fields}"
 
 
@@ -154,8 +162,26 @@ _MISMATCH_DETECTED = type_name(ev.MismatchDetected)
 _MISMATCH_RESOLVED = type_name(ev.MismatchResolved)
 
 
+def demo(_args: argparse.Namespace) -> int:
+    from services.cli.demo import run_demo
+
+    try:
+        return run_demo(get_settings())
+    except RuntimeError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _order_ids_in(path: str) -> set[str]:
+    return {
+        str(r.event.data.order_id)  # type: ignore[attr-defined]
+        for r in read_file(path)
+        if r.event is not None and getattr(r.event.data, "order_id", None)
+    }
+
+
 def summary(args: argparse.Namespace) -> int:
     settings = get_settings()
+    only = _order_ids_in(args.orders_from) if args.orders_from else None
     seen: set[str] = set()
     orders: set[str] = set()
     matched: set[str] = set()
@@ -165,13 +191,16 @@ def summary(args: argparse.Namespace) -> int:
     topics = [MATCHES.name, MISMATCHES.name, DEAD_LETTER.name]
     for msg in read_until_idle(settings.kafka_bootstrap, topics, args.until_idle):
         if msg.topic() == DEAD_LETTER.name:
-            dead_letters += 1
+            key = (msg.key() or b"").decode("utf-8", "replace")
+            dead_letters += only is None or key in only
             continue
         document = orjson.loads(msg.value() or b"{}")
         if document.get("id") in seen:
             continue  # a redelivered output: outputs carry deterministic ids
         seen.add(document["id"])
         data = document.get("data", {})
+        if only is not None and data.get("order_id") not in only:
+            continue
         kind = document.get("type")
         if kind == _BALANCE_CHANGED:
             orders.add(data["order_id"])
@@ -182,12 +211,14 @@ def summary(args: argparse.Namespace) -> int:
         elif kind == _MISMATCH_RESOLVED:
             resolved.add(data["mismatch_id"])
     rate = f"{100 * len(matched) / len(orders):.1f}%" if orders else "-"
-    print(table(("orders", "matched", "match rate", "dead letters"),
-                [(len(orders), len(matched), rate, dead_letters)]))  # fmt: skip
-    by_reason: Counter[str] = Counter(detected.values())
-    open_by_reason: Counter[str] = Counter(
-        r for m, r in detected.items() if m not in resolved
+    print(
+        table(
+            ("orders", "matched", "match rate", "dead letters"),
+            [(len(orders), len(matched), rate, dead_letters)],
+        )
     )
+    by_reason: Counter[str] = Counter(detected.values())
+    open_by_reason: Counter[str] = Counter(r for m, r in detected.items() if m not in resolved)
     rows = [(r, by_reason[r], open_by_reason[r]) for r in sorted(by_reason)]
     rows.append(("total", sum(by_reason.values()), sum(open_by_reason.values())))
     print()

@@ -66,14 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     close_day.add_argument("date", help="the business day that ended, YYYY-MM-DD")
     close_day.set_defaults(handler=commands.close_day)
 
-    summary = sub.add_parser(
-        "summary", help="reconciliation summary read from the output topics"
+    summary = sub.add_parser("summary", help="reconciliation summary read from the output topics")
+    summary.add_argument(
+        "--until-idle",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="read until no output arrived for SECONDS (default 3)",
     )
     summary.add_argument(
-        "--until-idle", type=float, default=3.0, metavar="SECONDS",
-        help="read until no output arrived for SECONDS (default 3)",
-    )  # fmt: skip
+        "--orders-from",
+        metavar="FILE",
+        help="count only the orders that appear in this JSON-lines file",
+    )
     summary.set_defaults(handler=commands.summary)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the worker on the bundled sample and print the reconciliation summary",
+    )
+    demo.set_defaults(handler=commands.demo)
     return parser
 
 

@@ -183,8 +183,11 @@ def _report_changes(
     before = ledger.reported
     outputs: Outputs = []
     if before is None or (now.status, now.open_balance, now.receivable, now.paid) != (
-        before.status, before.open_balance, before.receivable, before.paid
-    ):  # fmt: skip
+        before.status,
+        before.open_balance,
+        before.receivable,
+        before.paid,
+    ):
         outputs.append(_balance_changed(ledger, now, cause))
     written_off_before = before.written_off if before else ZERO
     if now.written_off != written_off_before:
@@ -226,7 +229,8 @@ def _writeoff(ledger: Ledger, cause: CloudEvent, amount: Decimal) -> ev.Writeoff
 
 
 def _matched(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.OrderMatched:
-    assert ledger.currency is not None and ledger.customer_id is not None
+    assert ledger.currency is not None
+    assert ledger.customer_id is not None
     data = ev.OrderMatchedData(
         order_id=ledger.order_id,
         customer_id=ledger.customer_id,

@@ -19,7 +19,13 @@ import orjson
 SOURCE = "demo-shop"
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 CHANNELS = ("web", "tmall", "jd", "pos", "b2b")
-METHODS = {"web": "card", "tmall": "alipay", "jd": "wechat_pay", "pos": "card", "b2b": "bank_transfer"}
+METHODS = {
+    "web": "card",
+    "tmall": "alipay",
+    "jd": "wechat_pay",
+    "pos": "card",
+    "b2b": "bank_transfer",
+}
 
 
 def _event(kind: str, at: datetime, data: dict[str, Any], seed: str) -> dict[str, Any]:
@@ -34,25 +40,36 @@ def _event(kind: str, at: datetime, data: dict[str, Any], seed: str) -> dict[str
     }
 
 
-def _order(n: int, at: datetime, rng: random.Random) -> tuple[str, str, str, Decimal, dict[str, Any]]:
+def _order(
+    n: int, at: datetime, rng: random.Random
+) -> tuple[str, str, str, Decimal, dict[str, Any]]:
     order_id = f"ORD-{n:05d}"
     channel = CHANNELS[n % len(CHANNELS)]
     total = Decimal(rng.randrange(1_000, 500_000)) / 100
     customer_id = f"CUST-{n % 17:03d}"
     data = {
-        "order_id": order_id, "customer_id": customer_id, "channel": channel,
-        "currency": "CNY", "total_amount": str(total), "placed_at": at.isoformat(),
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "channel": channel,
+        "currency": "CNY",
+        "total_amount": str(total),
+        "placed_at": at.isoformat(),
         "payment_terms_days": 30 if channel == "b2b" else 0,
-    }  # fmt: skip
+    }
     return order_id, channel, customer_id, total, _event("order.placed", at, data, order_id)
 
 
-def _payment(pay_id: str, order_id: str, method: str, amount: Decimal, at: datetime,
-             currency: str = "CNY") -> dict[str, Any]:  # fmt: skip
+def _payment(
+    pay_id: str, order_id: str, method: str, amount: Decimal, at: datetime, currency: str = "CNY"
+) -> dict[str, Any]:
     data = {
-        "payment_id": pay_id, "order_id": order_id, "method": method, "amount": str(amount),
-        "currency": currency, "captured_at": at.isoformat(),
-    }  # fmt: skip
+        "payment_id": pay_id,
+        "order_id": order_id,
+        "method": method,
+        "amount": str(amount),
+        "currency": currency,
+        "captured_at": at.isoformat(),
+    }
     return _event("payment.captured", at, data, pay_id)
 
 
@@ -74,13 +91,23 @@ def demo_events(orders: int = 120, seed: int = 7) -> Iterator[dict[str, Any]]:
             yield _payment(pay, order_id, method, total + Decimal("20.00"), paid_at)
         elif scenario == 7:  # cancelled, then the PSP still captured: PAYMENT_ON_CANCELLED_ORDER
             yield placed
-            yield _event("order.cancelled", at + timedelta(minutes=1),
-                         {"order_id": order_id, "reason": "customer request"}, order_id)  # fmt: skip
+            yield _event(
+                "order.cancelled",
+                at + timedelta(minutes=1),
+                {"order_id": order_id, "reason": "customer request"},
+                order_id,
+            )
             yield _payment(pay, order_id, method, total, paid_at)
         elif scenario == 9:  # the PSP settled in another currency: CURRENCY_MISMATCH
             yield placed
-            yield _payment(pay, order_id, method, (total / 7).quantize(Decimal("0.01")),
-                           paid_at, currency="USD")  # fmt: skip
+            yield _payment(
+                pay,
+                order_id,
+                method,
+                (total / 7).quantize(Decimal("0.01")),
+                paid_at,
+                currency="USD",
+            )
         elif scenario == 10:  # a few fen short: written off within tolerance, then matched
             yield placed
             yield _payment(pay, order_id, method, total - Decimal("0.30"), paid_at)
@@ -98,9 +125,12 @@ def demo_events(orders: int = 120, seed: int = 7) -> Iterator[dict[str, Any]]:
         elif scenario == 4:  # an amended order paid at the new total
             amended = total + Decimal("15.00")
             yield placed
-            yield _event("order.amended", at + timedelta(minutes=1),
-                         {"order_id": order_id, "total_amount": str(amended),
-                          "reason": "added gift wrap"}, order_id)  # fmt: skip
+            yield _event(
+                "order.amended",
+                at + timedelta(minutes=1),
+                {"order_id": order_id, "total_amount": str(amended), "reason": "added gift wrap"},
+                order_id,
+            )
             yield _payment(pay, order_id, method, amended, paid_at)
         else:  # the common case: paid in full
             yield placed

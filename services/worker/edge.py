@@ -9,8 +9,8 @@ from datetime import datetime
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent, decode
-from schemas.topics import TOPICS_BY_NAME
 from schemas.events import type_name
+from schemas.topics import TOPICS_BY_NAME
 from services.domain.outputs import derived_id
 
 
@@ -29,7 +29,9 @@ def accept(message: RawMessage) -> CloudEvent:
     event = decode(message.value or b"")
     topic = TOPICS_BY_NAME.get(message.topic)
     if topic is not None and event.type not in topic.type_names:
-        raise InvalidEvent.single("type", f"{event.type} does not belong on {message.topic}", event.id)
+        raise InvalidEvent.single(
+            "type", f"{event.type} does not belong on {message.topic}", event.id
+        )
     expected_key = event.partition_key()
     if expected_key is not None and topic is not None:
         actual_key = (message.key or b"").decode("utf-8", "replace")

@@ -64,7 +64,8 @@ class Sink:
         metrics.DEAD_LETTERS.labels(original_topic).inc()
 
     def _check_delivery(self, future: asyncio.Future[Any]) -> None:
-        if future.cancelled() or future.exception() is None:
+        error = None if future.cancelled() else future.exception()
+        if error is None:
             return
-        log.critical("delivery of an output failed, stopping the worker: %r", future.exception())
-        self._app._crash(future.exception())
+        log.critical("delivery of an output failed, stopping the worker: %r", error)
+        self._app._crash(error)

@@ -38,22 +38,29 @@ def test_amount_keeps_its_trailing_zero() -> None:
 def test_payment_amount_and_currency_rules(
     change: dict[str, object], field: str | None, words: str | None
 ) -> None:
-    data = {"payment_id": "p", "order_id": "o", "method": "card", "amount": "1.00",
-            "currency": "CNY", "captured_at": "2026-11-01T10:00:05Z", **change}  # fmt: skip
+    data = {
+        "payment_id": "p",
+        "order_id": "o",
+        "method": "card",
+        "amount": "1.00",
+        "currency": "CNY",
+        "captured_at": "2026-11-01T10:00:05Z",
+        **change,
+    }
     raw = orjson.dumps(document("payment.captured", data))
     if field is None:
         decode(raw)
         return
     with pytest.raises(InvalidEvent) as caught:
         decode(raw)
-    assert any(p.field == field and words in p.message for p in caught.value.problems), str(
+    assert any(p.field == field and str(words) in p.message for p in caught.value.problems), str(
         caught.value
     )
 
 
 def test_unknown_type_is_named_in_the_error() -> None:
     raw = orjson.dumps(document("payment.teleported", {}))
-    with pytest.raises(InvalidEvent, match="unknown event type 'o2c.payment.teleported.v1'"):
+    with pytest.raises(InvalidEvent, match=r"unknown event type 'o2c\.payment\.teleported\.v1'"):
         decode(raw)
 
 

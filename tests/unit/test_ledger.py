@@ -17,7 +17,7 @@ TOL = Tolerances()
 
 
 def fold(events: Sequence[CloudEvent], order_id: str = "ORD-1") -> tuple[Ledger, list[CloudEvent]]:
-    ledger, outputs = new_ledger(order_id), []
+    ledger, outputs = new_ledger(order_id), list[CloudEvent]()
     for e in events:
         ledger, out = apply(ledger, e, TOL)
         outputs.extend(out)
@@ -37,14 +37,18 @@ def reasons(outputs: Sequence[CloudEvent]) -> list[str]:
 
 
 def test_full_payment_matches_the_order() -> None:
-    ledger, outputs = fold([order_placed("ORD-1", "100.00"), payment_captured("p1", "ORD-1", "100.00")])
+    ledger, outputs = fold(
+        [order_placed("ORD-1", "100.00"), payment_captured("p1", "ORD-1", "100.00")]
+    )
     assert kinds(outputs) == ["balance.changed", "balance.changed", "order.matched"]
     assert state(ledger).status == "paid"
     assert state(ledger).open_balance == 0
 
 
 def test_payment_before_its_order_matches_when_the_order_arrives() -> None:
-    ledger, outputs = fold([payment_captured("p1", "ORD-1", "100.00"), order_placed("ORD-1", "100.00")])
+    ledger, outputs = fold(
+        [payment_captured("p1", "ORD-1", "100.00"), order_placed("ORD-1", "100.00")]
+    )
     assert kinds(outputs) == ["balance.changed", "order.matched"]
     assert state(ledger).matched
 
@@ -58,11 +62,13 @@ def test_redelivered_event_changes_nothing() -> None:
 
 
 def test_same_payment_id_in_a_new_event_counts_once() -> None:
-    ledger, _ = fold([
-        order_placed("ORD-1", "100.00"),
-        payment_captured("p1", "ORD-1", "40.00"),
-        payment_captured("p1", "ORD-1", "40.00"),
-    ])  # fmt: skip
+    ledger, _ = fold(
+        [
+            order_placed("ORD-1", "100.00"),
+            payment_captured("p1", "ORD-1", "40.00"),
+            payment_captured("p1", "ORD-1", "40.00"),
+        ]
+    )
     assert state(ledger).paid == Decimal("40.00")
     assert state(ledger).status == "partially_paid"
 
@@ -85,20 +91,24 @@ def test_tolerance_edges(paid: str, matched: bool, written_off: str) -> None:
 
 
 def test_second_capture_of_the_same_amount_is_a_duplicate_payment() -> None:
-    _, outputs = fold([
-        order_placed("ORD-1", "100.00"),
-        payment_captured("p1", "ORD-1", "100.00"),
-        payment_captured("p2", "ORD-1", "100.00"),
-    ])  # fmt: skip
+    _, outputs = fold(
+        [
+            order_placed("ORD-1", "100.00"),
+            payment_captured("p1", "ORD-1", "100.00"),
+            payment_captured("p2", "ORD-1", "100.00"),
+        ]
+    )
     assert reasons(outputs) == ["DUPLICATE_PAYMENT"]
 
 
 def test_payment_above_the_total_is_overpaid_until_an_amendment_explains_it() -> None:
-    ledger, outputs = fold([
-        order_placed("ORD-1", "100.00"),
-        payment_captured("p1", "ORD-1", "120.00"),
-        event("order.amended", {"order_id": "ORD-1", "total_amount": "120.00"}),
-    ])  # fmt: skip
+    ledger, outputs = fold(
+        [
+            order_placed("ORD-1", "100.00"),
+            payment_captured("p1", "ORD-1", "120.00"),
+            event("order.amended", {"order_id": "ORD-1", "total_amount": "120.00"}),
+        ]
+    )
     assert reasons(outputs) == ["OVERPAID"]
     assert "mismatch.resolved" in kinds(outputs)
     assert ledger.open_mismatches == ()
@@ -106,20 +116,24 @@ def test_payment_above_the_total_is_overpaid_until_an_amendment_explains_it() ->
 
 
 def test_payment_in_another_currency_is_a_currency_mismatch_and_not_counted() -> None:
-    ledger, outputs = fold([
-        order_placed("ORD-1", "100.00"),
-        payment_captured("p1", "ORD-1", "14.00", currency="USD"),
-    ])  # fmt: skip
+    ledger, outputs = fold(
+        [
+            order_placed("ORD-1", "100.00"),
+            payment_captured("p1", "ORD-1", "14.00", currency="USD"),
+        ]
+    )
     assert reasons(outputs) == ["CURRENCY_MISMATCH"]
     assert state(ledger).paid == 0
 
 
 def test_payment_on_a_cancelled_order() -> None:
-    _, outputs = fold([
-        order_placed("ORD-1", "100.00"),
-        event("order.cancelled", {"order_id": "ORD-1"}),
-        payment_captured("p1", "ORD-1", "100.00"),
-    ])  # fmt: skip
+    _, outputs = fold(
+        [
+            order_placed("ORD-1", "100.00"),
+            event("order.cancelled", {"order_id": "ORD-1"}),
+            payment_captured("p1", "ORD-1", "100.00"),
+        ]
+    )
     assert reasons(outputs) == ["PAYMENT_ON_CANCELLED_ORDER"]
 
 
@@ -144,7 +158,9 @@ def order_histories(draw: st.DrawFn) -> list[CloudEvent]:
         currency = draw(st.sampled_from(["CNY", "CNY", "CNY", "USD"]))
         history.append(payment_captured(f"p{n}", "ORD-1", str(draw(amounts)), currency=currency))
     if draw(st.booleans()):
-        history.append(event("order.amended", {"order_id": "ORD-1", "total_amount": str(draw(amounts))}))
+        history.append(
+            event("order.amended", {"order_id": "ORD-1", "total_amount": str(draw(amounts))})
+        )
     if draw(st.integers(0, 5)) == 0:
         history.append(event("order.cancelled", {"order_id": "ORD-1"}))
     return history

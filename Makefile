@@ -1,0 +1,57 @@
+# o2c-matcher: `make demo` and `make test` are all a new machine needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+STACK := deploy/local/stack
+
+.DEFAULT_GOAL := help
+.PHONY: help install up down status demo test test-unit test-integration test-e2e bench lint format
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
+
+install: $(INSTALLED) ## create .venv with o2c-matcher and its dev tools
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+up: ## start Kafka and PostgreSQL (deploy/local; idempotent)
+	$(STACK) up
+
+down: ## stop Kafka and PostgreSQL
+	$(STACK) down
+
+status: ## show whether Kafka and PostgreSQL are running
+	$(STACK) status
+
+demo: install up ## install, start everything, process the sample, print the summary
+	$(BIN)/o2c demo
+
+test: install up ## install, start everything, run every test
+	$(BIN)/pytest
+
+test-unit: install ## only the pure unit tests (no services)
+	$(BIN)/pytest tests/unit
+
+test-integration: install up ## only the tests against the real broker and database
+	$(BIN)/pytest tests/integration
+
+test-e2e: install up ## only the whole-pipeline tests through the o2c command
+	$(BIN)/pytest tests/e2e
+
+bench: install up ## run the benchmarks; results in bench/results/
+	$(BIN)/python -m bench
+
+lint: install ## ruff and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

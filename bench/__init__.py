@@ -1,0 +1,1 @@
+"""Benchmarks: figures printed as tables and written as JSON under bench/results/."""
