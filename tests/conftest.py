@@ -46,10 +46,20 @@ def services() -> Iterator[Services]:
     elif _docker_answers():
         yield from _containers()
     else:
-        subprocess.run(
-            [str(REPO / "deploy/local/stack"), "up"], check=True, stdout=subprocess.DEVNULL
-        )
-        yield Services("127.0.0.1:9092", "postgresql://o2c:o2c@127.0.0.1:5432/o2c", "deploy/local")
+        yield _local_stack()
+
+
+def _local_stack() -> Services:
+    stack = str(REPO / "deploy/local/stack")
+    subprocess.run([stack, "up"], check=True, stdout=subprocess.DEVNULL)
+    # `stack env` prints the addresses for the ports it was configured with.
+    exports = subprocess.run([stack, "env"], check=True, capture_output=True, text=True).stdout
+    found = dict(
+        line.removeprefix("export ").replace("'", "").split("=", 1)
+        for line in exports.splitlines()
+        if line.startswith("export ")
+    )
+    return Services(found["O2C_KAFKA_BOOTSTRAP"], found["O2C_DATABASE_URL"], "deploy/local")
 
 
 def _containers() -> Iterator[Services]:
