@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from schemas.base import CloudEvent
-from schemas.events import EVENT_CLASS_BY_TYPE, AnyEvent
+from schemas.events import EVENT_CLASS_BY_TYPE
+from schemas.evolution import upcast
 
 MAX_EVENT_BYTES = 1024 * 1024
-
-_ADAPTER: TypeAdapter[CloudEvent] = TypeAdapter(AnyEvent)
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,18 @@ def decode_document(document: Any) -> CloudEvent:
     if not isinstance(document, dict):
         raise InvalidEvent([Problem("", "a CloudEvent must be a JSON object")])
     event_id = document.get("id") if isinstance(document.get("id"), str) else None
-    event_type = document.get("type")
-    if event_type is None:
+    if "type" not in document:
         raise InvalidEvent([Problem("type", "missing required attribute")], event_id)
-    if event_type not in EVENT_CLASS_BY_TYPE:
-        raise InvalidEvent([Problem("type", f"unknown event type {event_type!r}")], event_id)
+    if not isinstance(document["type"], str):
+        raise InvalidEvent(
+            [Problem("type", "must be a string such as o2c.order.placed.v1")], event_id
+        )
+    document = upcast(document)
+    event_class = EVENT_CLASS_BY_TYPE.get(document["type"])
+    if event_class is None:
+        raise InvalidEvent([Problem("type", f"unknown event type {document['type']!r}")], event_id)
     try:
-        return _ADAPTER.validate_python(document)
+        return event_class.model_validate(document)
     except ValidationError as exc:
         raise InvalidEvent(_problems(exc), event_id) from None
 
@@ -78,8 +82,7 @@ def decode_document(document: Any) -> CloudEvent:
 def _problems(exc: ValidationError) -> list[Problem]:
     problems = []
     for error in exc.errors(include_url=False):
-        # The first element of loc is the union tag ("o2c.order.placed.v1"): drop it.
-        loc = [str(part) for part in error["loc"][1:]]
+        loc = [str(part) for part in error["loc"]]
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "missing":
             message = "missing required field"

@@ -1,0 +1,1 @@
+"""PostgreSQL read models fed from Kafka: open items, ageing, DSO, exposure, exceptions."""
