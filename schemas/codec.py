@@ -42,15 +42,19 @@ def encode(event: CloudEvent) -> bytes:
     return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
 
 
-def decode(raw: bytes | str) -> CloudEvent:
-    """Parse and validate one event. Raises InvalidEvent naming every field at fault."""
+def decode(raw: bytes | str, max_bytes: int = MAX_EVENT_BYTES) -> CloudEvent:
+    """Parse and validate one event. Raises InvalidEvent naming every field at fault.
+
+    `max_bytes` is the limit for upstream events; readers of o2c-matcher's own outputs pass
+    a larger one, since a dead letter carries an oversize original in base64.
+    """
     if isinstance(raw, str):
         raw = raw.encode()
     if not raw.strip():
         raise InvalidEvent([Problem("", "empty message")])
-    if len(raw) > MAX_EVENT_BYTES:
+    if len(raw) > max_bytes:
         raise InvalidEvent(
-            [Problem("", f"message of {len(raw)} bytes exceeds the limit of {MAX_EVENT_BYTES}")]
+            [Problem("", f"message of {len(raw)} bytes exceeds the limit of {max_bytes}")]
         )
     try:
         document = orjson.loads(raw)

@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 # ISO 4217 minor units (list one, 2024 amendment). Codes absent here are not currencies a
 # seller invoices in (precious metals, testing codes, funds codes), so they are rejected.
@@ -80,9 +80,44 @@ def format_amount(value: Decimal) -> str:
     return format(value, "f")
 
 
-CurrencyCode = Annotated[str, BeforeValidator(_currency_code)]
+# JSON Schema of the wire format, for publishers in other languages (schemas/json/). These
+# annotations only describe what the validators above accept; they change no validation.
+# JSON Schema `pattern` is not anchored, hence ^ and $ around the regex of _decimal_string.
+# (An Amount's pattern has no sign at all, though _non_negative lets "-0" and "-0.00" pass.)
+SIGNED_AMOUNT_PATTERN = f"^{_DECIMAL_STRING.pattern}$"
+AMOUNT_PATTERN = f"^{_DECIMAL_STRING.pattern.removeprefix('-?')}$"
+
+_CurrencyJsonSchema = WithJsonSchema(
+    {
+        "type": "string",
+        "enum": sorted(CURRENCY_DECIMALS),
+        "description": "ISO 4217 currency code",
+    }
+)
+_SignedAmountJsonSchema = WithJsonSchema(
+    {
+        "type": "string",
+        "pattern": SIGNED_AMOUNT_PATTERN,
+        "description": 'Decimal string such as "129.90" or "-15.00", never a JSON number',
+    }
+)
+_AmountJsonSchema = WithJsonSchema(
+    {
+        "type": "string",
+        "pattern": AMOUNT_PATTERN,
+        "description": 'Non-negative decimal string such as "129.90", never a JSON number',
+    }
+)
+
+CurrencyCode = Annotated[str, BeforeValidator(_currency_code), _CurrencyJsonSchema]
 _AmountSerializer = PlainSerializer(format_amount, return_type=str, when_used="json")
-SignedAmount = Annotated[Decimal, BeforeValidator(_decimal_string), _AmountSerializer]
+SignedAmount = Annotated[
+    Decimal, BeforeValidator(_decimal_string), _AmountSerializer, _SignedAmountJsonSchema
+]
 Amount = Annotated[
-    Decimal, BeforeValidator(_decimal_string), AfterValidator(_non_negative), _AmountSerializer
+    Decimal,
+    BeforeValidator(_decimal_string),
+    AfterValidator(_non_negative),
+    _AmountSerializer,
+    _AmountJsonSchema,
 ]

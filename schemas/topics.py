@@ -14,6 +14,13 @@ from schemas.events import type_name
 
 ORDER_KEYED_PARTITIONS = 12
 
+# Inputs accept messages above the 1 MiB event limit so that the edge, not the broker,
+# rejects an oversize event: it then reaches the dead-letter topic with its bytes and a
+# reason, instead of failing in the upstream producer. A dead letter carries those bytes
+# in base64 (4/3 larger) plus its envelope.
+INPUT_MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+OUTPUT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
 
 class Role(StrEnum):
     INPUT = "input"  # facts published by upstream systems; kept forever
@@ -30,6 +37,7 @@ class Topic:
     partitions: int = ORDER_KEYED_PARTITIONS
     retention_ms: int | None = None  # None: broker default; -1: forever
     compacted: bool = False
+    max_message_bytes: int | None = None
 
     @property
     def type_names(self) -> tuple[str, ...]:
@@ -41,6 +49,10 @@ class Topic:
             settings["cleanup.policy"] = "compact"
         if self.retention_ms is not None:
             settings["retention.ms"] = str(self.retention_ms)
+        limit = self.max_message_bytes or (
+            INPUT_MAX_MESSAGE_BYTES if self.role is Role.INPUT else OUTPUT_MAX_MESSAGE_BYTES
+        )
+        settings["max.message.bytes"] = str(limit)
         return settings
 
 

@@ -17,11 +17,18 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from schemas.base import CloudEvent
 from schemas.codec import encode
-from schemas.topics import Topic, topic_for
+from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES, Topic, topic_for
 
 
 class DeliveryFailed(RuntimeError):
@@ -35,35 +42,64 @@ def admin(bootstrap: str) -> AdminClient:
 @dataclass(frozen=True)
 class TopicOutcome:
     topic: Topic
-    created: bool  # False: it was there already
+    state: str  # "created", "updated" (settings brought in line) or "exists"
+    partitions: int  # as found on the broker
 
 
 def ensure_topics(
     bootstrap: str, topics: Iterable[Topic], timeout: float = 30.0
 ) -> list[TopicOutcome]:
-    """Create the topics that are missing; leave existing ones alone. Idempotent."""
+    """Create missing topics and bring the settings of existing ones in line. Idempotent.
+
+    Partition counts of existing topics are reported, never changed: adding partitions
+    would move keys to other partitions and break co-partitioning.
+    """
     client = admin(bootstrap)
-    existing = set(client.list_topics(timeout=timeout).topics)
+    metadata = client.list_topics(timeout=timeout).topics
     wanted = list(topics)
-    missing = [t for t in wanted if t.name not in existing]
+    missing = [t for t in wanted if t.name not in metadata]
     if missing:
-        futures = client.create_topics(
-            [
-                NewTopic(
-                    t.name, num_partitions=t.partitions, replication_factor=1, config=t.config()
-                )
-                for t in missing
-            ],
-            request_timeout=timeout,
-        )
-        for _name, future in futures.items():
+        new = [NewTopic(t.name, t.partitions, 1, config=t.config()) for t in missing]
+        for future in client.create_topics(new, request_timeout=timeout).values():
             try:
                 future.result()
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
-    missing_names = {t.name for t in missing}
-    return [TopicOutcome(t, t.name in missing_names) for t in wanted]
+    existing = [t for t in wanted if t.name in metadata]
+    updated = _align_configs(client, existing, timeout)
+    states = {t.name: "created" for t in missing} | dict.fromkeys(updated, "updated")
+    return [
+        TopicOutcome(
+            t,
+            states.get(t.name, "exists"),
+            len(metadata[t.name].partitions) if t.name in metadata else t.partitions,
+        )
+        for t in wanted
+    ]
+
+
+def _align_configs(client: AdminClient, topics: list[Topic], timeout: float) -> list[str]:
+    if not topics:
+        return []
+    resources = [ConfigResource(ResourceType.TOPIC, t.name) for t in topics]
+    described = client.describe_configs(resources, request_timeout=timeout)
+    changes = []
+    for topic, future in zip(topics, described.values(), strict=True):
+        current = {name: entry.value for name, entry in future.result().items()}
+        differing = {k: v for k, v in topic.config().items() if current.get(k) != v}
+        if differing:
+            entries = [
+                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                for k, v in differing.items()
+            ]
+            changes.append(
+                ConfigResource(ResourceType.TOPIC, topic.name, incremental_configs=entries)
+            )
+    if changes:
+        for future in client.incremental_alter_configs(changes).values():
+            future.result()
+    return [c.name for c in changes]
 
 
 def producer(bootstrap: str, **extra: Any) -> Producer:
@@ -73,6 +109,7 @@ def producer(bootstrap: str, **extra: Any) -> Producer:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        "message.max.bytes": OUTPUT_MAX_MESSAGE_BYTES,
     }
     config.update(extra)
     return Producer(config)

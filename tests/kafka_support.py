@@ -9,6 +9,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from schemas.base import CloudEvent
 from schemas.codec import decode
+from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES
 
 
 class OutputWatcher:
@@ -41,7 +42,9 @@ class OutputWatcher:
             msg = self._consumer.poll(0.2)
             if msg is None or msg.error():
                 continue
-            self.seen.append((str(msg.topic()), decode(msg.value() or b"")))
+            self.seen.append(
+                (str(msg.topic()), decode(msg.value() or b"", max_bytes=OUTPUT_MAX_MESSAGE_BYTES))
+            )
         return self.seen
 
     def close(self) -> None:

@@ -24,9 +24,11 @@ from schemas.topics import (
     topic_for,
 )
 from services.cli.output import info, table
+from services.dead_letters import read_dead_letters, replay, select
 from services.jsonl import describe_errors, read_file
 from services.kafka_io import EventProducer, ensure_topics, read_until_idle
 from services.settings import get_settings
+from services.summary import Summary
 
 
 class CommandError(Exception):
@@ -39,8 +41,8 @@ def topics_create(_args: argparse.Namespace) -> int:
     rows = [
         (
             o.topic.name,
-            "created" if o.created else "exists",
-            o.topic.partitions,
+            o.state,
+            o.partitions,
             o.topic.config().get("retention.ms", "default"),
             "compact" if o.topic.compacted else "delete",
         )
@@ -156,12 +158,6 @@ def close_day(args: argparse.Namespace) -> int:
     return 0
 
 
-_BALANCE_CHANGED = type_name(ev.BalanceChanged)
-_ORDER_MATCHED = type_name(ev.OrderMatched)
-_MISMATCH_DETECTED = type_name(ev.MismatchDetected)
-_MISMATCH_RESOLVED = type_name(ev.MismatchResolved)
-
-
 def demo(_args: argparse.Namespace) -> int:
     from services.cli.demo import run_demo
 
@@ -181,46 +177,95 @@ def _order_ids_in(path: str) -> set[str]:
 
 def summary(args: argparse.Namespace) -> int:
     settings = get_settings()
-    only = _order_ids_in(args.orders_from) if args.orders_from else None
-    seen: set[str] = set()
-    orders: set[str] = set()
-    matched: set[str] = set()
-    detected: dict[str, str] = {}
-    resolved: set[str] = set()
-    dead_letters = 0
+    result = Summary(_order_ids_in(args.orders_from) if args.orders_from else None)
     topics = [MATCHES.name, MISMATCHES.name, DEAD_LETTER.name]
     for msg in read_until_idle(settings.kafka_bootstrap, topics, args.until_idle):
         if msg.topic() == DEAD_LETTER.name:
-            key = (msg.key() or b"").decode("utf-8", "replace")
-            dead_letters += only is None or key in only
-            continue
-        document = orjson.loads(msg.value() or b"{}")
-        if document.get("id") in seen:
-            continue  # a redelivered output: outputs carry deterministic ids
-        seen.add(document["id"])
-        data = document.get("data", {})
-        if only is not None and data.get("order_id") not in only:
-            continue
-        kind = document.get("type")
-        if kind == _BALANCE_CHANGED:
-            orders.add(data["order_id"])
-        elif kind == _ORDER_MATCHED:
-            matched.add(data["order_id"])
-        elif kind == _MISMATCH_DETECTED:
-            detected[data["mismatch_id"]] = data["reason"]
-        elif kind == _MISMATCH_RESOLVED:
-            resolved.add(data["mismatch_id"])
-    rate = f"{100 * len(matched) / len(orders):.1f}%" if orders else "-"
-    print(
-        table(
-            ("orders", "matched", "match rate", "dead letters"),
-            [(len(orders), len(matched), rate, dead_letters)],
-        )
-    )
-    by_reason: Counter[str] = Counter(detected.values())
-    open_by_reason: Counter[str] = Counter(r for m, r in detected.items() if m not in resolved)
-    rows = [(r, by_reason[r], open_by_reason[r]) for r in sorted(by_reason)]
-    rows.append(("total", sum(by_reason.values()), sum(open_by_reason.values())))
+            result.add_dead_letter((msg.key() or b"").decode("utf-8", "replace"))
+        else:
+            result.add_output(orjson.loads(msg.value() or b"{}"))
+    headers, values = result.order_row()
+    print(table(headers, [values]))
     print()
-    print(table(("mismatch reason", "detected", "still open"), rows))
+    print(table(("mismatch reason", "open", "resolved"), result.reason_rows()))
+    return 0
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"--since {text!r} is not a date or an RFC 3339 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def dlq_list(args: argparse.Namespace) -> int:
+    letters = select(
+        read_dead_letters(get_settings().kafka_bootstrap), _since(args.since), args.topic
+    )
+    rows = [
+        (
+            letter.id[:8],
+            letter.event.data.rejected_at.isoformat(timespec="seconds"),
+            f"{letter.event.data.original_topic}/{letter.event.data.partition}"
+            f"@{letter.event.data.offset}",
+            _shorten(letter.event.data.original_key or "-", 24),
+            _shorten(letter.event.data.error, 80),
+        )
+        for letter in letters
+    ]
+    print(table(("id", "rejected at", "from", "key", "reason"), rows))
+    info(f"{len(rows)} dead letters")
+    return 0
+
+
+def dlq_show(args: argparse.Namespace) -> int:
+    letters = select(read_dead_letters(get_settings().kafka_bootstrap), ids=[args.id])
+    if len(letters) != 1:
+        found = "no dead letter" if not letters else f"{len(letters)} dead letters"
+        raise CommandError(f"{found} with id {args.id!r}; see `o2c dlq list`")
+    (letter,) = letters
+    data = letter.event.data
+    print(f"id:           {letter.id}")
+    print(f"rejected at:  {data.rejected_at.isoformat()}")
+    print(f"from:         {data.original_topic} partition {data.partition} offset {data.offset}")
+    print(f"key:          {data.original_key}")
+    print(f"event id:     {letter.event.causationid or '-'}")
+    print(f"reason:       {data.error}")
+    print(f"value ({len(letter.original_value)} bytes):")
+    print(_readable(letter.original_value))
+    return 0
+
+
+def _readable(value: bytes) -> str:
+    try:
+        return orjson.dumps(orjson.loads(value), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return repr(value[:4000])
+
+
+def dlq_replay(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    letters = select(
+        read_dead_letters(settings.kafka_bootstrap), _since(args.since), args.topic, args.id
+    )
+    if not letters:
+        info("nothing to replay")
+        return 0
+    if args.dry_run:
+        for letter in letters:
+            print(f"{letter.id[:8]}  {letter.event.data.original_topic}  {letter.event.data.error}")
+        info(f"{len(letters)} dead letters would be replayed")
+        return 0
+    replayed = replay(settings.kafka_bootstrap, letters)
+    info(
+        f"replayed {replayed} messages to their original topics; any still invalid will be "
+        "dead-lettered again with their reason"
+    )
     return 0

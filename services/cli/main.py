@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -81,6 +82,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.set_defaults(handler=commands.summary)
 
+    dlq = sub.add_parser("dlq", help="inspect and replay dead letters (o2c.dead-letter)")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    dlq_list = dlq_sub.add_parser("list", help="one line per dead letter")
+    dlq_show = dlq_sub.add_parser("show", help="one dead letter in full, with its original bytes")
+    dlq_show.add_argument("id", help="the dead letter's id, or a unique prefix of it")
+    dlq_replay = dlq_sub.add_parser(
+        "replay", help="publish dead letters again to their original topic, once fixed upstream"
+    )
+    dlq_replay.add_argument("--id", action="append", default=[], help="only this id (repeatable)")
+    dlq_replay.add_argument("--dry-run", action="store_true", help="list what would be replayed")
+    for action in (dlq_list, dlq_replay):
+        action.add_argument(
+            "--since", help="rejected at or after, e.g. 2026-11-02 or an RFC 3339 time"
+        )
+        action.add_argument("--topic", help="only dead letters from this original topic")
+    dlq_list.set_defaults(handler=commands.dlq_list)
+    dlq_show.set_defaults(handler=commands.dlq_show)
+    dlq_replay.set_defaults(handler=commands.dlq_replay)
+
     demo = sub.add_parser(
         "demo",
         help="run the worker on the bundled sample and print the reconciliation summary",
@@ -90,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Piped into `head`, a command should stop quietly, not print a BrokenPipeError.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:

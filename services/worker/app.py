@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES
 from services.settings import Settings
 
 
@@ -17,6 +18,9 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=1,
         # Outputs are flushed before every offset commit; acks=all makes "flushed" durable.
         producer_acks=-1,
+        # Dead letters carry the original bytes; inputs may exceed 1 MiB (see topics.py).
+        producer_max_request_size=OUTPUT_MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=OUTPUT_MAX_MESSAGE_BYTES,
         consumer_auto_offset_reset=settings.auto_offset_reset,
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,

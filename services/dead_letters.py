@@ -1,0 +1,70 @@
+"""Inspecting and replaying the dead-letter topic."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas import events as ev
+from schemas.codec import InvalidEvent, decode
+from schemas.topics import DEAD_LETTER, OUTPUT_MAX_MESSAGE_BYTES
+from services.kafka_io import EventProducer, read_until_idle
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    event: ev.EventRejected
+
+    @property
+    def id(self) -> str:
+        return self.event.id
+
+    @property
+    def original_value(self) -> bytes:
+        return base64.b64decode(self.event.data.original_value)
+
+
+def read_dead_letters(bootstrap: str, idle_seconds: float = 2.0) -> list[DeadLetter]:
+    letters = []
+    for msg in read_until_idle(bootstrap, [DEAD_LETTER.name], idle_seconds):
+        try:
+            event = decode(msg.value() or b"", max_bytes=OUTPUT_MAX_MESSAGE_BYTES)
+        except InvalidEvent:
+            continue  # only o2c-matcher writes here; anything else is not ours to replay
+        if isinstance(event, ev.EventRejected):
+            letters.append(DeadLetter(event))
+    return letters
+
+
+def select(
+    letters: Iterable[DeadLetter],
+    since: datetime | None = None,
+    topic: str | None = None,
+    ids: Sequence[str] = (),
+) -> list[DeadLetter]:
+    """Dead letters rejected at or after `since`, from `topic`, with an id starting `ids`."""
+    chosen = []
+    for letter in letters:
+        data = letter.event.data
+        if since is not None and data.rejected_at < since:
+            continue
+        if topic is not None and data.original_topic != topic:
+            continue
+        if ids and not any(letter.id.startswith(prefix) for prefix in ids):
+            continue
+        chosen.append(letter)
+    return chosen
+
+
+def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
+    """Publish each original message again, unchanged, to its original topic and key.
+
+    A message that is still invalid is rejected again by the worker, with its reason.
+    """
+    out = EventProducer(bootstrap)
+    for letter in letters:
+        data = letter.event.data
+        out.send_raw(data.original_topic, data.original_key, letter.original_value)
+    return out.flush()
