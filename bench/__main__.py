@@ -20,8 +20,9 @@ import orjson
 
 from schemas.codec import decode, encode
 from services.cli.output import table
-from services.domain.ledger import Ledger, apply, new_ledger
-from services.domain.tolerance import Tolerances
+from services.domain.ledger import Ledger, dump_state, load_state, new_ledger
+from services.domain.matching import apply
+from services.domain.policy import Policy
 from services.samples.demo import demo_events
 
 RESULTS = Path(__file__).parent / "results"
@@ -47,7 +48,7 @@ def _rate(name: str, messages: list[bytes], step: Callable[[bytes], Any]) -> dic
 def main() -> None:
     messages = _messages(orders=20_000)
     ledgers: dict[str, Ledger] = {}
-    tolerances = Tolerances()
+    policy = Policy()
 
     def ledger_step(raw: bytes) -> None:
         event = decode(raw)
@@ -57,8 +58,8 @@ def main() -> None:
         # Round-trip the state as the faust table does, so its cost is counted.
         stored = ledgers.get(key)
         ledger = stored if stored is not None else new_ledger(key)
-        ledger = Ledger.model_validate_json(ledger.model_dump_json())
-        updated, outputs = apply(ledger, event, tolerances)
+        ledger = load_state(dump_state(ledger))
+        updated, outputs = apply(ledger, event, policy, None)
         ledgers[key] = updated
         for output in outputs:
             encode(output)

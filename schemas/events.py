@@ -226,10 +226,10 @@ class OrderMatchedData(EventData):
     order_id: Identifier
     customer_id: Identifier
     currency: CurrencyCode
-    receivable: Amount
+    receivable: SignedAmount  # negative when credit notes exceed invoices
     paid: SignedAmount
     refunded: Amount
-    settled: Amount
+    settled: SignedAmount  # payouts net refunds and chargebacks against charges
     written_off: SignedAmount
 
 
@@ -238,10 +238,10 @@ class BalanceChangedData(EventData):
     order_id: Identifier
     customer_id: Identifier | None = None
     currency: CurrencyCode
-    receivable: Amount
+    receivable: SignedAmount  # negative when credit notes exceed invoices
     paid: SignedAmount
     refunded: Amount
-    settled: Amount
+    settled: SignedAmount  # payouts net refunds and chargebacks against charges
     open_balance: SignedAmount
     status: OrderStatus
     due_date: date | None = None

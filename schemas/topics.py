@@ -148,6 +148,16 @@ CLOCK_FANOUT = Topic(
     retention_ms=_FOREVER,
 )
 
+# Payments that named no order but whose reference does, re-keyed by that order id so that
+# they reach the partition of its ledger.
+PAYMENTS_BY_ORDER = Topic(
+    "o2c.internal.payments-by-order",
+    "order_id",
+    (ev.PaymentCaptured, ev.PaymentReversed),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     CUSTOMERS,
     ORDERS,
@@ -162,6 +172,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CREDIT,
     DEAD_LETTER,
     CLOCK_FANOUT,
+    PAYMENTS_BY_ORDER,
 )
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.domain.policy import DEFAULT_SETTLEMENT_DAYS, DEFAULT_TOLERANCE, Policy
+from services.domain.references import DEFAULT_ORDER_PATTERNS
 
 
 class Settings(BaseSettings):
@@ -30,6 +35,21 @@ class Settings(BaseSettings):
     log_level: str = "info"
     # CloudEvents `source` of everything o2c-matcher writes.
     source: str = "o2c-matcher"
+    # Regular expressions whose first group is an order id, tried in turn on the reference
+    # of a payment that names no order (JSON list, e.g. '["(ORD-\\d+)"]').
+    reference_patterns: tuple[str, ...] = DEFAULT_ORDER_PATTERNS
+    # Write-off tolerance in currency units, and per currency (JSON object).
+    tolerance: Decimal = DEFAULT_TOLERANCE
+    tolerance_by_currency: dict[str, Decimal] = Field(default_factory=dict)
+    # Business days after capture by which a payment of a method should be paid out.
+    settlement_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SETTLEMENT_DAYS))
+
+    def policy(self) -> Policy:
+        return Policy(
+            default_tolerance=self.tolerance,
+            tolerance_by_currency=self.tolerance_by_currency,
+            settlement_days=self.settlement_days,
+        )
 
 
 @lru_cache(maxsize=1)

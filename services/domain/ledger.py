@@ -1,365 +1,360 @@
-"""The per-order ledger: `apply(ledger, event) -> (ledger, outputs)`.
+"""The per-order ledger: the facts known about one order, folded from its events.
 
-This first version covers orders and payments; invoices, refunds, settlement and time
-arrive with the full ledger (issue 4) on the same shape.
+`apply(ledger, event, policy, today) -> (ledger, outputs)` records the event's fact, then
+reports what changed: balance, matching, write-off and mismatches, all derived from the
+facts (see assessment.py and conditions.py). Facts are kept in canonical order and a
+second fact with the same business id is resolved the same way whatever arrived first, so
+any arrival order of the same events folds to the same ledger.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
+from typing import TypeVar
+
+from pydantic import TypeAdapter
 
 from schemas import events as ev
-from schemas.base import CloudEvent, Model
-from schemas.events import OrderStatus, ReasonCode, Severity
-from services.domain.outputs import derived_id, output
-from services.domain.tolerance import Tolerances
+from schemas.base import CloudEvent
+from schemas.events import OrderStatus, ReasonCode
 
 ZERO = Decimal(0)
 
 
-class Payment(Model):
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    event_id: str
+    customer_id: str
+    channel: str
+    region: str | None
+    currency: str
+    total: Decimal
+    placed_at: datetime
+    terms_days: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Amendment:
+    event_id: str
+    at: datetime
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    event_id: str
+    invoice_id: str
+    customer_id: str
+    amount: Decimal
+    currency: str
+    due_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class CreditNote:
+    event_id: str
+    credit_note_id: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    event_id: str
+    payment_id: str
+    method: str
+    amount: Decimal
+    currency: str
+    fee: Decimal | None
+    captured_at: datetime
+    customer_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reversal:
+    event_id: str
     payment_id: str
     amount: Decimal
     currency: str
-    captured_at: datetime
-    reversed: Decimal = ZERO
-
-    @property
-    def net(self) -> Decimal:
-        return self.amount - self.reversed
 
 
-class OpenMismatch(Model):
+@dataclass(frozen=True, slots=True)
+class Refund:
+    event_id: str
+    refund_id: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chargeback:
+    event_id: str
+    chargeback_id: str
+    payment_id: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChargebackOutcome:
+    event_id: str
+    chargeback_id: str
+    lost: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A payment (or refund, chargeback) item paid out by a PSP and found in the bank."""
+
+    event_id: str
+    settlement_id: str  # payout_id or line_id, with the payment id
+    payment_id: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """A bank line applied to this order by the settlement processors."""
+
+    event_id: str
+    application_id: str  # line_id, else payment_id
+    payment_id: str | None
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """What the facts mean under the policy on a business day."""
+
+    currency: str
+    receivable: Decimal
+    paid: Decimal
+    refunded: Decimal
+    settled: Decimal
+    written_off: Decimal
+    open_balance: Decimal
+    matched: bool
+    status: OrderStatus
+    due_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenMismatch:
     mismatch_id: str
     reason: ReasonCode
     discriminator: str
 
 
-class Assessment(Model):
-    """What the ledger's facts mean under a tolerance: derived, never accumulated, so the
-    same facts give the same assessment whatever order they arrived in."""
-
-    receivable: Decimal
-    paid: Decimal
-    written_off: Decimal
-    open_balance: Decimal
-    matched: bool
-    status: OrderStatus
-
-
-class Ledger(Model):
-    order_id: str
-    customer_id: str | None = None
-    currency: str | None = None
-    channel: str | None = None
-    region: str | None = None
-    total: Decimal | None = None
-    placed_at: datetime | None = None
-    cancelled: bool = False
-    payments: tuple[Payment, ...] = ()
-    open_mismatches: tuple[OpenMismatch, ...] = ()
-    # The assessment last reported in outputs, so only real changes are emitted.
-    reported: Assessment | None = None
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    key: str  # the order id, or the payment id of a payment whose order is unknown
+    order: OrderFacts | None = None
+    amendments: tuple[Amendment, ...] = ()
+    cancellation: str | None = None  # event id of the cancellation
+    invoices: tuple[Invoice, ...] = ()
+    credit_notes: tuple[CreditNote, ...] = ()
+    captures: tuple[Capture, ...] = ()
+    reversals: tuple[Reversal, ...] = ()
+    refunds: tuple[Refund, ...] = ()
+    chargebacks: tuple[Chargeback, ...] = ()
+    chargeback_outcomes: tuple[ChargebackOutcome, ...] = ()
+    settlements: tuple[Settlement, ...] = ()
+    applications: tuple[Application, ...] = ()
     applied_event_ids: frozenset[str] = frozenset()
+    # What outputs last said, so that only real changes are reported.
+    reported: Assessment | None = None
+    open_mismatches: tuple[OpenMismatch, ...] = ()
 
     @property
-    def known(self) -> bool:
-        """The order itself has arrived (payments may come first)."""
-        return self.total is not None and self.currency is not None
+    def order_id(self) -> str | None:
+        return None if self.is_orderless else self.key
 
     @property
-    def receivable(self) -> Decimal:
-        if self.cancelled or self.total is None:
-            return ZERO
-        return self.total
+    def is_orderless(self) -> bool:
+        """Keyed by a payment id: a payment that named no order we could find."""
+        return self.order is None and any(c.payment_id == self.key for c in self.captures)
 
     @property
-    def paid(self) -> Decimal:
-        """Payments in the order's currency; others are a CURRENCY_MISMATCH, not money paid."""
-        return sum((p.net for p in self.payments if p.currency == self.currency), ZERO)
+    def cancelled(self) -> bool:
+        return self.cancellation is not None
+
+    @property
+    def customer_id(self) -> str | None:
+        if self.order is not None:
+            return self.order.customer_id
+        hints = [i.customer_id for i in self.invoices] + [
+            c.customer_id for c in self.captures if c.customer_id
+        ]
+        return hints[0] if hints else None
 
 
-def assess(ledger: Ledger, tolerances: Tolerances) -> Assessment:
-    receivable, paid = ledger.receivable, ledger.paid
-    difference = receivable - paid
-    matched = (
-        ledger.known
-        and not ledger.cancelled
-        and paid > 0
-        and tolerances.within(difference, ledger.currency or "")
-    )
-    written_off = difference if matched else ZERO
-    open_balance = difference - written_off
-    status: OrderStatus
-    if ledger.cancelled:
-        status = "cancelled"
-    elif open_balance < 0:
-        status = "overpaid"
-    elif matched:
-        status = "written_off" if written_off else "paid"
-    else:
-        status = "partially_paid" if paid > 0 else "open"
-    return Assessment(
-        receivable=receivable,
-        paid=paid,
-        written_off=written_off,
-        open_balance=open_balance,
-        matched=matched,
-        status=status,
-    )
+def new_ledger(key: str) -> Ledger:
+    return Ledger(key=key)
 
 
-def new_ledger(order_id: str) -> Ledger:
-    return Ledger(order_id=order_id)
+F = TypeVar("F")
 
 
-Outputs = list[CloudEvent]
+def _with(facts: tuple[F, ...], fact: F, identity: Callable[[F], str]) -> tuple[F, ...]:
+    """`facts` with `fact` added, in canonical order. Two facts with one business id (an
+    upstream resend with a new event id) keep the one with the smaller event id, so the
+    result does not depend on which arrived first."""
+    key = identity(fact)
+    kept = [f for f in facts if identity(f) != key]
+    rival = next((f for f in facts if identity(f) == key), None)
+    winner = fact if rival is None or _event_id(fact) < _event_id(rival) else rival
+    return tuple(sorted([*kept, winner], key=identity))
 
 
-def apply(
-    ledger: Ledger, event: CloudEvent, tolerances: Tolerances
-) -> tuple[Ledger, Sequence[CloudEvent]]:
-    """Fold one event into an order's ledger; a redelivered event id changes nothing."""
-    if event.id in ledger.applied_event_ids:
-        return ledger, ()
-    updated = _mutate(ledger, event)
-    if updated is ledger:
-        return ledger, ()
-    updated = updated.model_copy(
-        update={"applied_event_ids": ledger.applied_event_ids | {event.id}}
-    )
-    return _report_changes(updated, event, tolerances)
+def _event_id(fact: object) -> str:
+    return str(fact.event_id)  # type: ignore[attr-defined]
 
 
-def _mutate(ledger: Ledger, event: CloudEvent) -> Ledger:
+def record(ledger: Ledger, event: CloudEvent) -> Ledger:
+    """The ledger with the fact `event` carries (unchanged for events it does not hold)."""
+    i = event.id
     match event:
         case ev.OrderPlaced(data=d):
-            return ledger.model_copy(
-                update={
-                    "customer_id": d.customer_id,
-                    "currency": d.currency,
-                    "channel": d.channel,
-                    "region": d.region,
-                    "total": ledger.total if ledger.total is not None else d.total_amount,
-                    "placed_at": d.placed_at,
-                }
+            facts = OrderFacts(
+                i,
+                d.customer_id,
+                d.channel,
+                d.region,
+                d.currency,
+                d.total_amount,
+                d.placed_at,
+                d.payment_terms_days,
             )
-        case ev.OrderAmended(data=d):
-            return ledger.model_copy(update={"total": d.total_amount})
-        case ev.OrderCancelled():
-            return ledger.model_copy(update={"cancelled": True})
-        case ev.PaymentCaptured(data=d):
-            if any(p.payment_id == d.payment_id for p in ledger.payments):
+            if ledger.order is not None and ledger.order.event_id <= i:
                 return ledger
-            payment = Payment(
-                payment_id=d.payment_id,
-                amount=d.amount,
-                currency=d.currency,
-                captured_at=d.captured_at,
+            return replace(ledger, order=facts)
+        case ev.OrderAmended(data=d):
+            amendment = Amendment(i, event.time, d.total_amount)
+            return replace(ledger, amendments=_with(ledger.amendments, amendment, _amendment_id))
+        case ev.OrderCancelled():
+            first = min(filter(None, (ledger.cancellation, i)))
+            return replace(ledger, cancellation=first)
+        case ev.InvoiceIssued(data=d):
+            invoice = Invoice(i, d.invoice_id, d.customer_id, d.amount, d.currency, d.due_date)
+            return replace(ledger, invoices=_with(ledger.invoices, invoice, _invoice_id))
+        case ev.CreditNoteIssued(data=d):
+            note = CreditNote(i, d.credit_note_id, d.amount, d.currency)
+            return replace(ledger, credit_notes=_with(ledger.credit_notes, note, _note_id))
+        case ev.PaymentCaptured(data=d):
+            capture = Capture(
+                i,
+                d.payment_id,
+                d.method,
+                d.amount,
+                d.currency,
+                d.fee_amount,
+                d.captured_at,
+                d.customer_id,
             )
-            payments = tuple(sorted((*ledger.payments, payment), key=_capture_order))
-            return ledger.model_copy(update={"payments": payments})
+            return replace(ledger, captures=_with(ledger.captures, capture, _payment_id))
         case ev.PaymentReversed(data=d):
-            payments = tuple(
-                p.model_copy(update={"reversed": d.amount}) if p.payment_id == d.payment_id else p
-                for p in ledger.payments
+            reversal = Reversal(i, d.payment_id, d.amount, d.currency)
+            return replace(ledger, reversals=_with(ledger.reversals, reversal, _reversal_id))
+        case ev.RefundIssued(data=d):
+            refund = Refund(i, d.refund_id, d.amount, d.currency)
+            return replace(ledger, refunds=_with(ledger.refunds, refund, _refund_id))
+        case ev.ChargebackOpened(data=d):
+            chargeback = Chargeback(i, d.chargeback_id, d.payment_id, d.amount, d.currency)
+            return replace(
+                ledger, chargebacks=_with(ledger.chargebacks, chargeback, _chargeback_id)
             )
-            return ledger.model_copy(update={"payments": payments})
+        case ev.ChargebackResolved(data=d):
+            outcome = ChargebackOutcome(i, d.chargeback_id, d.outcome == "lost")
+            outcomes = _with(ledger.chargeback_outcomes, outcome, _outcome_id)
+            return replace(ledger, chargeback_outcomes=outcomes)
+        case ev.PaymentSettled(data=d):
+            where = d.payout_id or d.line_id
+            settlement = Settlement(
+                i, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency
+            )
+            return replace(
+                ledger, settlements=_with(ledger.settlements, settlement, _settlement_id)
+            )
+        case ev.PaymentApplied(data=d):
+            application_id = d.line_id or d.payment_id or i
+            application = Application(i, application_id, d.payment_id, d.amount, d.currency)
+            applications = _with(ledger.applications, application, _application_id)
+            return replace(ledger, applications=applications)
     return ledger
 
 
-def _capture_order(payment: Payment) -> tuple[datetime, str]:
-    return payment.captured_at, payment.payment_id
+def _amendment_id(a: Amendment) -> str:
+    return a.event_id
 
 
-def _report_changes(
-    ledger: Ledger, cause: CloudEvent, tolerances: Tolerances
-) -> tuple[Ledger, Outputs]:
-    if not ledger.known:
-        return ledger, []
-    now = assess(ledger, tolerances)
-    before = ledger.reported
-    outputs: Outputs = []
-    if before is None or (now.status, now.open_balance, now.receivable, now.paid) != (
-        before.status,
-        before.open_balance,
-        before.receivable,
-        before.paid,
-    ):
-        outputs.append(_balance_changed(ledger, now, cause))
-    written_off_before = before.written_off if before else ZERO
-    if now.written_off != written_off_before:
-        outputs.append(_writeoff(ledger, cause, now.written_off - written_off_before))
-    if now.matched and not (before and before.matched):
-        outputs.append(_matched(ledger, now, cause))
-    ledger, mismatch_changes = _reconcile_mismatches(ledger, now, cause, tolerances)
-    outputs.extend(mismatch_changes)
-    return ledger.model_copy(update={"reported": now}), outputs
+def _invoice_id(f: Invoice) -> str:
+    return f.invoice_id
 
 
-def _balance_changed(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.BalanceChanged:
-    assert ledger.currency is not None
-    data = ev.BalanceChangedData(
-        order_id=ledger.order_id,
-        customer_id=ledger.customer_id,
-        currency=ledger.currency,
-        receivable=now.receivable,
-        paid=now.paid,
-        refunded=ZERO,
-        settled=ZERO,
-        open_balance=now.open_balance,
-        status=now.status,
-        channel=ledger.channel,
-        region=ledger.region,
-    )
-    return output(ev.BalanceChanged, data, cause, ledger.order_id)
+def _note_id(f: CreditNote) -> str:
+    return f.credit_note_id
 
 
-def _writeoff(ledger: Ledger, cause: CloudEvent, amount: Decimal) -> ev.WriteoffApplied:
-    assert ledger.currency is not None
-    data = ev.WriteoffAppliedData(
-        order_id=ledger.order_id,
-        amount=amount,
-        currency=ledger.currency,
-        reason="difference within tolerance",
-    )
-    return output(ev.WriteoffApplied, data, cause, ledger.order_id)
+def _payment_id(f: Capture) -> str:
+    return f.payment_id
 
 
-def _matched(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.OrderMatched:
-    assert ledger.currency is not None
-    assert ledger.customer_id is not None
-    data = ev.OrderMatchedData(
-        order_id=ledger.order_id,
-        customer_id=ledger.customer_id,
-        currency=ledger.currency,
-        receivable=now.receivable,
-        paid=now.paid,
-        refunded=ZERO,
-        settled=ZERO,
-        written_off=now.written_off,
-    )
-    return output(ev.OrderMatched, data, cause, ledger.order_id)
+def _reversal_id(f: Reversal) -> str:
+    return f.payment_id
 
 
-# --- mismatches ---------------------------------------------------------------------------
-# Open mismatches are derived from the ledger's state alone, never from the event that just
-# arrived, so every arrival order of the same events leaves the same set open.
-
-Condition = tuple[ReasonCode, str, Payment | None]  # reason, discriminator, payment at fault
-
-_SEVERITY: dict[ReasonCode, Severity] = {
-    ReasonCode.CURRENCY_MISMATCH: "high",
-    ReasonCode.PAYMENT_ON_CANCELLED_ORDER: "high",
-    ReasonCode.DUPLICATE_PAYMENT: "medium",
-    ReasonCode.OVERPAID: "medium",
-}
+def _refund_id(f: Refund) -> str:
+    return f.refund_id
 
 
-def _conditions(ledger: Ledger, now: Assessment, tolerances: Tolerances) -> list[Condition]:
-    assert ledger.currency is not None
-    found: list[Condition] = [
-        (ReasonCode.CURRENCY_MISMATCH, p.payment_id, p)
-        for p in ledger.payments
-        if p.currency != ledger.currency and p.net > 0
-    ]
-    if ledger.cancelled:
-        found.extend(
-            (ReasonCode.PAYMENT_ON_CANCELLED_ORDER, p.payment_id, p)
-            for p in ledger.payments
-            if p.currency == ledger.currency and p.net > 0
-        )
-        return found
-    excess = -now.open_balance
-    if excess > tolerances.of(ledger.currency):
-        duplicate = _duplicate_of(ledger)
-        if duplicate is not None and duplicate.net <= excess + tolerances.of(ledger.currency):
-            found.append((ReasonCode.DUPLICATE_PAYMENT, duplicate.payment_id, duplicate))
-        else:
-            found.append((ReasonCode.OVERPAID, "", None))
-    return found
+def _chargeback_id(f: Chargeback) -> str:
+    return f.chargeback_id
 
 
-def _duplicate_of(ledger: Ledger) -> Payment | None:
-    """The later of two captures of the same amount under different payment ids."""
-    seen: set[Decimal] = set()
-    for payment in ledger.payments:  # in capture order
-        if payment.currency != ledger.currency or payment.net <= 0:
-            continue
-        if payment.net in seen:
-            return payment
-        seen.add(payment.net)
-    return None
+def _outcome_id(f: ChargebackOutcome) -> str:
+    return f.chargeback_id
 
 
-def _reconcile_mismatches(
-    ledger: Ledger, now: Assessment, cause: CloudEvent, tolerances: Tolerances
-) -> tuple[Ledger, Outputs]:
-    assert ledger.currency is not None
-    wanted = {
-        derived_id(ledger.order_id, reason, discriminator): (reason, discriminator, payment)
-        for reason, discriminator, payment in _conditions(ledger, now, tolerances)
-    }
-    outputs: Outputs = []
-    still_open = []
-    for mismatch in ledger.open_mismatches:
-        if mismatch.mismatch_id in wanted:
-            still_open.append(mismatch)
-        else:
-            outputs.append(_resolved(ledger, mismatch, cause))
-    known = {m.mismatch_id for m in ledger.open_mismatches}
-    for mismatch_id, (reason, discriminator, payment) in sorted(wanted.items()):
-        if mismatch_id in known:
-            continue
-        still_open.append(
-            OpenMismatch(mismatch_id=mismatch_id, reason=reason, discriminator=discriminator)
-        )
-        outputs.append(_detected(ledger, now, mismatch_id, reason, payment, cause))
-    ledger = ledger.model_copy(
-        update={"open_mismatches": tuple(sorted(still_open, key=lambda m: m.mismatch_id))}
-    )
-    return ledger, outputs
+def _settlement_id(f: Settlement) -> str:
+    return f.settlement_id
 
 
-def _detected(
-    ledger: Ledger,
-    now: Assessment,
-    mismatch_id: str,
-    reason: ReasonCode,
-    payment: Payment | None,
-    cause: CloudEvent,
-) -> ev.MismatchDetected:
-    assert ledger.currency is not None
-    currency: str = ledger.currency
-    expected: Decimal | None = now.receivable
-    actual: Decimal = now.paid
-    if reason is ReasonCode.CURRENCY_MISMATCH and payment is not None:
-        currency, expected, actual = payment.currency, None, payment.net
-    data = ev.MismatchDetectedData(
-        mismatch_id=mismatch_id,
-        reason=reason,
-        severity=_SEVERITY.get(reason, "medium"),
-        currency=currency,
-        expected=expected,
-        actual=actual,
-        difference=None if expected is None or actual is None else actual - expected,
-        order_id=ledger.order_id,
-        payment_id=payment.payment_id if payment else None,
-        customer_id=ledger.customer_id,
-        detected_at=cause.time,
-    )
-    return output(ev.MismatchDetected, data, cause, mismatch_id)
+def _application_id(f: Application) -> str:
+    return f.application_id
 
 
-def _resolved(ledger: Ledger, mismatch: OpenMismatch, cause: CloudEvent) -> ev.MismatchResolved:
-    data = ev.MismatchResolvedData(
-        mismatch_id=mismatch.mismatch_id,
-        resolution="auto",
-        reason=mismatch.reason,
-        order_id=ledger.order_id,
-        customer_id=ledger.customer_id,
-        resolved_at=cause.time,
-    )
-    return output(ev.MismatchResolved, data, cause, mismatch.mismatch_id)
+LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
+    ev.OrderPlaced,
+    ev.OrderAmended,
+    ev.OrderCancelled,
+    ev.InvoiceIssued,
+    ev.CreditNoteIssued,
+    ev.PaymentCaptured,
+    ev.PaymentReversed,
+    ev.RefundIssued,
+    ev.ChargebackOpened,
+    ev.ChargebackResolved,
+    ev.PaymentSettled,
+    ev.PaymentApplied,
+)
+
+
+# --- storage ------------------------------------------------------------------------------
+
+_STATE = TypeAdapter(Ledger)
+
+
+def dump_state(ledger: Ledger) -> bytes:
+    return _STATE.dump_json(ledger)
+
+
+def load_state(raw: bytes) -> Ledger:
+    return _STATE.validate_json(raw)
+
+
+Outputs = Sequence[CloudEvent]

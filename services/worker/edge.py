@@ -22,6 +22,7 @@ class RawMessage:
     key: bytes | None
     value: bytes | None
     timestamp: datetime
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def accept(message: RawMessage) -> CloudEvent:

@@ -4,30 +4,38 @@ pure core, send what it returns. No business rule lives here."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
-from schemas import events as ev
-from schemas.base import CloudEvent
-from schemas.codec import InvalidEvent
-from schemas.topics import CLOCK, CLOCK_FANOUT, INVOICES, ORDERS, PAYMENTS, REFUNDS
+from schemas.topics import (
+    CLOCK,
+    CLOCK_FANOUT,
+    INVOICES,
+    MATCHES,
+    ORDERS,
+    PAYMENTS,
+    PAYMENTS_BY_ORDER,
+    REFUNDS,
+)
 from services import metrics
-from services.domain.ledger import Ledger, apply, new_ledger
-from services.domain.tolerance import Tolerances
+from services.domain.references import ReferencePatterns
 from services.settings import Settings
-from services.worker.edge import RawMessage, accept, rejection
+from services.worker.edge import RawMessage
+from services.worker.ledger_processor import LedgerProcessor
 from services.worker.sink import Sink, raw_topic
 
 log = logging.getLogger(__name__)
 
-LEDGER_INPUTS = (ORDERS, INVOICES, PAYMENTS, REFUNDS, CLOCK_FANOUT)
+LEDGER_INPUTS = (ORDERS, INVOICES, PAYMENTS, REFUNDS, MATCHES, PAYMENTS_BY_ORDER, CLOCK_FANOUT)
 
 
 def raw_message(message: Any) -> RawMessage:
+    headers = message.headers or ()
+    if isinstance(headers, dict):
+        headers = headers.items()
     return RawMessage(
         topic=message.topic,
         partition=message.partition,
@@ -35,6 +43,7 @@ def raw_message(message: Any) -> RawMessage:
         key=message.key,
         value=message.value,
         timestamp=datetime.fromtimestamp(message.timestamp, tz=UTC),
+        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
     )
 
 
@@ -60,68 +69,35 @@ async def consume(app: faust.App, stream: Any, handle: Handler) -> None:
         await manual.ack(record)
 
 
-async def _accept_or_reject(sink: Sink, message: RawMessage, source: str) -> CloudEvent | None:
-    try:
-        return accept(message)
-    except InvalidEvent as exc:
-        await sink.dead_letter(rejection(message, exc, source), message.topic)
-        return None
-
-
 def register_processors(app: faust.App, settings: Settings) -> None:
-    tolerances = Tolerances()
-    ledger_sink = Sink(app, "ledger")
-    clock_sink = Sink(app, "clock")
     ledgers = app.Table(
         "ledgers",
         partitions=settings.topic_partitions,
         key_type=bytes,
         value_type=bytes,
-        help="one Ledger per order, as JSON",
+        help="one Ledger per order, and the business day per partition",
     )
-
-    async def handle_ledger(message: RawMessage) -> None:
-        event = await _accept_or_reject(ledger_sink, message, settings.source)
-        if event is None:
-            return
-        metrics.EVENTS_IN.labels("ledger", event.type).inc()
-        key = event.partition_key()
-        if key is None:  # day.closed: time-driven rules arrive with the full ledger
-            return
-        stored = ledgers.get(key.encode())
-        ledger = Ledger.model_validate_json(stored) if stored else new_ledger(key)
-        try:
-            updated, outputs = apply(ledger, event, tolerances)
-        except Exception as exc:  # a defect in a rule: keep the event, keep the worker going
-            log.exception("ledger rules failed on event %s", event.id)
-            problem = InvalidEvent.single(
-                "", f"internal error applying the event: {exc!r}", event.id
-            )
-            await ledger_sink.dead_letter(
-                rejection(message, problem, settings.source), message.topic
-            )
-            return
-        if updated is not ledger:
-            ledgers[key.encode()] = updated.model_dump_json().encode()
-        if outputs:
-            await ledger_sink.send(outputs)
-            metrics.LATENCY.labels("ledger").observe(time.time() - event.time.timestamp())
-            for output in outputs:
-                if isinstance(output, ev.MismatchDetected):
-                    metrics.MISMATCHES.labels(output.data.reason.value).inc()
+    ledger = LedgerProcessor(
+        ledgers,
+        Sink(app, "ledger", settings.source),
+        settings.policy(),
+        ReferencePatterns(settings.reference_patterns),
+        settings.topic_partitions,
+    )
+    clock_sink = Sink(app, "clock", settings.source)
 
     async def handle_clock(message: RawMessage) -> None:
-        event = await _accept_or_reject(clock_sink, message, settings.source)
+        event = await clock_sink.accept(message)
         if event is None:
             return
         metrics.EVENTS_IN.labels("clock", event.type).inc()
-        # A redelivery repeats the fan-out; day.closed is idempotent by its event id.
+        # A redelivery repeats the fan-out; closing a day twice changes nothing.
         for partition in range(CLOCK_FANOUT.partitions):
             await clock_sink.send_to_partition(CLOCK_FANOUT, message.value or b"", partition)
 
     @app.agent(raw_topic(app, *LEDGER_INPUTS), name="ledger", concurrency=1)
     async def ledger_agent(stream: Any) -> None:
-        await consume(app, stream, handle_ledger)
+        await consume(app, stream, ledger.handle)
 
     @app.agent(raw_topic(app, CLOCK), name="clock-fanout", concurrency=1)
     async def clock_fanout(stream: Any) -> None:

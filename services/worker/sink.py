@@ -17,9 +17,10 @@ from typing import Any
 import faust
 
 from schemas.base import CloudEvent
-from schemas.codec import encode
+from schemas.codec import InvalidEvent, encode
 from schemas.topics import DEAD_LETTER, OUTPUT_TOPICS, Topic, topic_for
 from services import metrics
+from services.worker.edge import RawMessage, accept, rejection
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,10 @@ def raw_topic(app: faust.App, *topics: Topic) -> Any:
 
 
 class Sink:
-    def __init__(self, app: faust.App, processor: str) -> None:
+    def __init__(self, app: faust.App, processor: str, source: str) -> None:
         self._app = app
         self._processor = processor
+        self._source = source
         self._topics = {t.name: raw_topic(app, t) for t in OUTPUT_TOPICS}
 
     async def send(self, events: Iterable[CloudEvent]) -> None:
@@ -46,22 +48,39 @@ class Sink:
             key = event.partition_key()
             topic = topic_for(event)
             future = await self._topics[topic.name].send(
-                key=None if key is None else key.encode(), value=encode(event)
+                key=None if key is None else key.encode(),
+                value=encode(event),
+                # Lets a consumer skip types it does not handle without parsing the value
+                # (the CloudEvents Kafka binding's name for the attribute).
+                headers={"ce_type": event.type.encode()},
             )
             future.add_done_callback(self._check_delivery)
             metrics.OUTPUTS.labels(self._processor, event.type).inc()
+
+    async def send_raw(self, topic: Topic, key: str, value: bytes) -> None:
+        future = await self._topics[topic.name].send(key=key.encode(), value=value)
+        future.add_done_callback(self._check_delivery)
 
     async def send_to_partition(self, topic: Topic, value: bytes, partition: int) -> None:
         future = await self._topics[topic.name].send(value=value, partition=partition)
         future.add_done_callback(self._check_delivery)
 
-    async def dead_letter(self, rejection: CloudEvent, original_topic: str) -> None:
-        key = rejection.partition_key()
+    async def accept(self, message: RawMessage) -> CloudEvent | None:
+        """The event in `message`, or None once it has been dead-lettered."""
+        try:
+            return accept(message)
+        except InvalidEvent as exc:
+            await self.dead_letter(message, exc)
+            return None
+
+    async def dead_letter(self, message: RawMessage, problem: InvalidEvent) -> None:
+        letter = rejection(message, problem, self._source)
+        key = letter.partition_key()
         future = await self._topics[DEAD_LETTER.name].send(
-            key=None if key is None else key.encode(), value=encode(rejection)
+            key=None if key is None else key.encode(), value=encode(letter)
         )
         await future  # acknowledged by the broker before the offset may move on
-        metrics.DEAD_LETTERS.labels(original_topic).inc()
+        metrics.DEAD_LETTERS.labels(message.topic).inc()
 
     def _check_delivery(self, future: asyncio.Future[Any]) -> None:
         error = None if future.cancelled() else future.exception()

@@ -28,15 +28,31 @@ Doc = dict[str, Any]
 
 
 def _order(key: str) -> Doc:
-    return document("order.placed", {"order_id": key, "customer_id": "C-1", "channel": "web",
-                    "currency": "CNY", "total_amount": "10.00",
-                    "placed_at": "2026-11-02T09:00:00Z"})  # fmt: skip
+    return document(
+        "order.placed",
+        {
+            "order_id": key,
+            "customer_id": "C-1",
+            "channel": "web",
+            "currency": "CNY",
+            "total_amount": "10.00",
+            "placed_at": "2026-11-02T09:00:00Z",
+        },
+    )
 
 
 def _payment(key: str) -> Doc:
-    return document("payment.captured", {"payment_id": f"pay-{key}", "order_id": key,
-                    "method": "card", "amount": "10.00", "currency": "CNY",
-                    "captured_at": "2026-11-02T09:00:00Z"})  # fmt: skip
+    return document(
+        "payment.captured",
+        {
+            "payment_id": f"pay-{key}",
+            "order_id": key,
+            "method": "card",
+            "amount": "10.00",
+            "currency": "CNY",
+            "captured_at": "2026-11-02T09:00:00Z",
+        },
+    )
 
 
 def _with(base: Callable[[str], Doc], change: Callable[[Doc], None]) -> Callable[[str], bytes]:
@@ -75,64 +91,166 @@ INVALID: list[tuple[str, str, Callable[[str], bytes], str]] = [
     ("JSON array", ORDERS.name, lambda k: b"[1, 2]", "must be a JSON object"),
     ("JSON string", ORDERS.name, lambda k: b'"order"', "must be a JSON object"),
     ("JSON null", ORDERS.name, lambda k: b"null", "must be a JSON object"),
-    ("missing specversion", ORDERS.name, _with(_order, _drop("specversion")),
-     "specversion: missing"),
+    (
+        "missing specversion",
+        ORDERS.name,
+        _with(_order, _drop("specversion")),
+        "specversion: missing",
+    ),
     ("wrong specversion", ORDERS.name, _with(_order, _set("0.3", "specversion")), "specversion"),
     ("missing id", ORDERS.name, _with(_order, _drop("id")), "id: missing"),
     ("empty id", ORDERS.name, _with(_order, _set("", "id")), "id:"),
     ("missing source", ORDERS.name, _with(_order, _drop("source")), "source: missing"),
     ("missing type", ORDERS.name, _with(_order, _drop("type")), "type: missing"),
-    ("type not a string", ORDERS.name, _with(_order, _set(["x"], "type")),
-     "type: must be a string"),
-    ("unknown type", ORDERS.name, _with(_order, _set("o2c.order.teleported.v1", "type")),
-     "unknown event type"),
-    ("type on the wrong topic", PAYMENTS.name, lambda k: orjson.dumps(_order(k)),
-     "does not belong on o2c.payments"),
+    (
+        "type not a string",
+        ORDERS.name,
+        _with(_order, _set(["x"], "type")),
+        "type: must be a string",
+    ),
+    (
+        "unknown type",
+        ORDERS.name,
+        _with(_order, _set("o2c.order.teleported.v1", "type")),
+        "unknown event type",
+    ),
+    (
+        "type on the wrong topic",
+        PAYMENTS.name,
+        lambda k: orjson.dumps(_order(k)),
+        "does not belong on o2c.payments",
+    ),
     ("missing time", ORDERS.name, _with(_order, _drop("time")), "time: missing"),
-    ("naive time", ORDERS.name, _with(_order, _set("2026-11-02T09:00:00", "time")),
-     "time: Input should have timezone"),
+    (
+        "naive time",
+        ORDERS.name,
+        _with(_order, _set("2026-11-02T09:00:00", "time")),
+        "time: Input should have timezone",
+    ),
     ("time not a time", ORDERS.name, _with(_order, _set("yesterday", "time")), "time:"),
-    ("wrong datacontenttype", ORDERS.name, _with(_order, _set("text/xml", "datacontenttype")),
-     "datacontenttype"),
+    (
+        "wrong datacontenttype",
+        ORDERS.name,
+        _with(_order, _set("text/xml", "datacontenttype")),
+        "datacontenttype",
+    ),
     ("missing data", ORDERS.name, _with(_order, _drop("data")), "data: missing"),
     ("data not an object", ORDERS.name, _with(_order, _set("x", "data")), "data:"),
-    ("missing required field", ORDERS.name, _with(_order, _drop("data", "customer_id")),
-     "data.customer_id: missing required field"),
+    (
+        "missing required field",
+        ORDERS.name,
+        _with(_order, _drop("data", "customer_id")),
+        "data.customer_id: missing required field",
+    ),
     ("wrong field type", ORDERS.name, _with(_order, _set(42, "data", "channel")), "data.channel"),
-    ("amount as a JSON number", PAYMENTS.name, _with(_payment, _set(10.0, "data", "amount")),
-     "not the JSON number"),
-    ("amount with a comma", PAYMENTS.name, _with(_payment, _set("10,00", "data", "amount")),
-     "not a decimal string"),
-    ("amount in exponent form", PAYMENTS.name, _with(_payment, _set("1e1", "data", "amount")),
-     "not a decimal string"),
-    ("amount NaN", PAYMENTS.name, _with(_payment, _set("NaN", "data", "amount")),
-     "not a decimal string"),
-    ("negative amount", PAYMENTS.name, _with(_payment, _set("-10.00", "data", "amount")),
-     "must not be negative"),
-    ("unknown currency", PAYMENTS.name, _with(_payment, _set("XYZ", "data", "currency")),
-     "unknown ISO 4217 currency code 'XYZ'"),
-    ("lower-case currency", PAYMENTS.name, _with(_payment, _set("cny", "data", "currency")),
-     "unknown ISO 4217"),
-    ("too many decimals for CNY", PAYMENTS.name, _with(_payment, _set("10.001", "data", "amount")),
-     "CNY allows 2"),
-    ("decimals on JPY", PAYMENTS.name, _with(_payment, _set("JPY", "data", "currency")),
-     "JPY allows 0"),
-    ("naive captured_at", PAYMENTS.name,
-     _with(_payment, _set("2026-11-02T09:00:00", "data", "captured_at")), "data.captured_at"),
-    ("bad chargeback outcome", REFUNDS.name, lambda k: orjson.dumps(document(
-        "chargeback.resolved", {"chargeback_id": "cb", "order_id": k, "outcome": "maybe"})),
-     "data.outcome"),
-    ("invoice due date not a date", INVOICES.name, lambda k: orjson.dumps(document(
-        "invoice.issued", {"invoice_id": "i", "order_id": k, "customer_id": "C", "amount": "1.00",
-                           "currency": "EUR", "issued_at": "2026-11-02T09:00:00Z",
-                           "due_date": "next week"})), "data.due_date"),
-    ("oversize value", ORDERS.name,
-     _with(_order, _set("x" * (MAX_EVENT_BYTES + 10), "data", "reason")), "exceeds the limit"),
-    ("key disagrees with the event", ORDERS.name,
-     lambda k: orjson.dumps(_order("someone-else")), "disagrees with the event's key field"),
-    ("day.closed without a date", CLOCK.name,
-     lambda k: orjson.dumps(document("day.closed", {"day": "2026-11-02"})), "data.date: missing"),
-]  # fmt: skip
+    (
+        "amount as a JSON number",
+        PAYMENTS.name,
+        _with(_payment, _set(10.0, "data", "amount")),
+        "not the JSON number",
+    ),
+    (
+        "amount with a comma",
+        PAYMENTS.name,
+        _with(_payment, _set("10,00", "data", "amount")),
+        "not a decimal string",
+    ),
+    (
+        "amount in exponent form",
+        PAYMENTS.name,
+        _with(_payment, _set("1e1", "data", "amount")),
+        "not a decimal string",
+    ),
+    (
+        "amount NaN",
+        PAYMENTS.name,
+        _with(_payment, _set("NaN", "data", "amount")),
+        "not a decimal string",
+    ),
+    (
+        "negative amount",
+        PAYMENTS.name,
+        _with(_payment, _set("-10.00", "data", "amount")),
+        "must not be negative",
+    ),
+    (
+        "unknown currency",
+        PAYMENTS.name,
+        _with(_payment, _set("XYZ", "data", "currency")),
+        "unknown ISO 4217 currency code 'XYZ'",
+    ),
+    (
+        "lower-case currency",
+        PAYMENTS.name,
+        _with(_payment, _set("cny", "data", "currency")),
+        "unknown ISO 4217",
+    ),
+    (
+        "too many decimals for CNY",
+        PAYMENTS.name,
+        _with(_payment, _set("10.001", "data", "amount")),
+        "CNY allows 2",
+    ),
+    (
+        "decimals on JPY",
+        PAYMENTS.name,
+        _with(_payment, _set("JPY", "data", "currency")),
+        "JPY allows 0",
+    ),
+    (
+        "naive captured_at",
+        PAYMENTS.name,
+        _with(_payment, _set("2026-11-02T09:00:00", "data", "captured_at")),
+        "data.captured_at",
+    ),
+    (
+        "bad chargeback outcome",
+        REFUNDS.name,
+        lambda k: orjson.dumps(
+            document(
+                "chargeback.resolved", {"chargeback_id": "cb", "order_id": k, "outcome": "maybe"}
+            )
+        ),
+        "data.outcome",
+    ),
+    (
+        "invoice due date not a date",
+        INVOICES.name,
+        lambda k: orjson.dumps(
+            document(
+                "invoice.issued",
+                {
+                    "invoice_id": "i",
+                    "order_id": k,
+                    "customer_id": "C",
+                    "amount": "1.00",
+                    "currency": "EUR",
+                    "issued_at": "2026-11-02T09:00:00Z",
+                    "due_date": "next week",
+                },
+            )
+        ),
+        "data.due_date",
+    ),
+    (
+        "oversize value",
+        ORDERS.name,
+        _with(_order, _set("x" * (MAX_EVENT_BYTES + 10), "data", "reason")),
+        "exceeds the limit",
+    ),
+    (
+        "key disagrees with the event",
+        ORDERS.name,
+        lambda k: orjson.dumps(_order("someone-else")),
+        "disagrees with the event's key field",
+    ),
+    (
+        "day.closed without a date",
+        CLOCK.name,
+        lambda k: orjson.dumps(document("day.closed", {"day": "2026-11-02"})),
+        "data.date: missing",
+    ),
+]
 
 
 def test_the_table_covers_at_least_thirty_kinds_of_invalid_input() -> None:

@@ -1,0 +1,180 @@
+"""Mismatch conditions: which reasons hold for a ledger on a business day.
+
+Each condition is a function of the facts, the assessment and the business day only, so
+the set of open mismatches does not depend on the order in which events arrived. The
+ledger raises what newly holds and resolves what no longer does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from schemas.events import ReasonCode, Severity
+from services.domain.assessment import invoiced, money, net_capture, total
+from services.domain.ledger import ZERO, Assessment, Capture, Ledger
+from services.domain.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    reason: ReasonCode
+    discriminator: str  # what, within the order, is wrong: a payment id, an invoice id, …
+    currency: str
+    expected: Decimal | None = None
+    actual: Decimal | None = None
+    payment_id: str | None = None
+
+
+SEVERITY: dict[ReasonCode, Severity] = {
+    ReasonCode.CURRENCY_MISMATCH: "high",
+    ReasonCode.PAYMENT_ON_CANCELLED_ORDER: "high",
+    ReasonCode.REFUND_EXCEEDS_PAID: "high",
+    ReasonCode.CHARGEBACK: "high",
+    ReasonCode.DUPLICATE_PAYMENT: "medium",
+    ReasonCode.OVERPAID: "medium",
+    ReasonCode.UNDERPAID: "medium",
+    ReasonCode.PAYMENT_WITHOUT_ORDER: "medium",
+    ReasonCode.INVOICE_ORDER_MISMATCH: "medium",
+    ReasonCode.PAYMENT_NOT_SETTLED: "low",
+}
+
+
+def conditions(
+    ledger: Ledger, now: Assessment, policy: Policy, today: date | None
+) -> list[Condition]:
+    found = _foreign_currency(ledger, now.currency)
+    if ledger.order is None:
+        return found + _without_order(ledger, now, today)
+    found += _chargebacks(ledger)
+    found += _unsettled(ledger, now.currency, policy, today)
+    found += _refunds_beyond_paid(ledger, now.currency, policy)
+    if ledger.cancelled:
+        if now.paid > policy.tolerance(now.currency):
+            found.append(
+                Condition(ReasonCode.PAYMENT_ON_CANCELLED_ORDER, "", now.currency, ZERO, now.paid)
+            )
+        return found
+    found += _invoice_vs_order(ledger, now.currency, policy)
+    found += _balance(ledger, now, policy, today)
+    return found
+
+
+def _foreign_currency(ledger: Ledger, currency: str) -> list[Condition]:
+    found = [
+        Condition(
+            ReasonCode.CURRENCY_MISMATCH,
+            c.payment_id,
+            c.currency,
+            None,
+            net_capture(ledger, c),
+            c.payment_id,
+        )
+        for c in ledger.captures
+        if c.currency != currency and net_capture(ledger, c) > 0
+    ]
+    found += [
+        Condition(ReasonCode.CURRENCY_MISMATCH, i.invoice_id, i.currency, None, i.amount)
+        for i in ledger.invoices
+        if i.currency != currency
+    ]
+    return found
+
+
+def _without_order(ledger: Ledger, now: Assessment, today: date | None) -> list[Condition]:
+    """A payment whose order has not arrived by the end of the next business day."""
+    if today is None:
+        return []
+    return [
+        Condition(
+            ReasonCode.PAYMENT_WITHOUT_ORDER, c.payment_id, c.currency, None, c.amount, c.payment_id
+        )
+        for c in ledger.captures
+        if c.currency == now.currency and today > c.captured_at.date()
+    ]
+
+
+def _chargebacks(ledger: Ledger) -> list[Condition]:
+    resolved = {o.chargeback_id for o in ledger.chargeback_outcomes}
+    return [
+        Condition(ReasonCode.CHARGEBACK, c.chargeback_id, c.currency, None, c.amount, c.payment_id)
+        for c in ledger.chargebacks
+        if c.chargeback_id not in resolved
+    ]
+
+
+def _unsettled(
+    ledger: Ledger, currency: str, policy: Policy, today: date | None
+) -> list[Condition]:
+    if today is None:
+        return []
+    settled = money(ledger, currency).settled_payment_ids
+    return [
+        Condition(
+            ReasonCode.PAYMENT_NOT_SETTLED, c.payment_id, c.currency, None, c.amount, c.payment_id
+        )
+        for c in ledger.captures
+        if c.currency == currency
+        and c.payment_id not in settled
+        and _settlement_overdue(c, policy, today)
+        and net_capture(ledger, c) > 0
+    ]
+
+
+def _settlement_overdue(capture: Capture, policy: Policy, today: date) -> bool:
+    days = policy.settlement_days.get(capture.method)
+    return days is not None and today >= capture.captured_at.date() + timedelta(days=days)
+
+
+def _refunds_beyond_paid(ledger: Ledger, currency: str, policy: Policy) -> list[Condition]:
+    m = money(ledger, currency)
+    received = m.captured + m.from_bank
+    if m.refunded - received > policy.tolerance(currency):
+        return [Condition(ReasonCode.REFUND_EXCEEDS_PAID, "", currency, received, m.refunded)]
+    return []
+
+
+def _invoice_vs_order(ledger: Ledger, currency: str, policy: Policy) -> list[Condition]:
+    billed, ordered = invoiced(ledger, currency), total(ledger)
+    if billed is None or ordered is None or policy.within(billed - ordered, currency):
+        return []
+    return [Condition(ReasonCode.INVOICE_ORDER_MISMATCH, "", currency, ordered, billed)]
+
+
+def _balance(
+    ledger: Ledger, now: Assessment, policy: Policy, today: date | None
+) -> list[Condition]:
+    tolerance = policy.tolerance(now.currency)
+    excess = -now.open_balance
+    if excess > tolerance:
+        duplicate = _duplicate_capture(ledger, now.currency)
+        if duplicate is not None and net_capture(ledger, duplicate) <= excess + tolerance:
+            return [
+                Condition(
+                    ReasonCode.DUPLICATE_PAYMENT,
+                    duplicate.payment_id,
+                    now.currency,
+                    now.receivable,
+                    now.paid,
+                    duplicate.payment_id,
+                )
+            ]
+        return [Condition(ReasonCode.OVERPAID, "", now.currency, now.receivable, now.paid)]
+    past_due = today is not None and now.due_date is not None and today >= now.due_date
+    if past_due and now.paid > 0 and now.open_balance > tolerance:
+        return [Condition(ReasonCode.UNDERPAID, "", now.currency, now.receivable, now.paid)]
+    return []
+
+
+def _duplicate_capture(ledger: Ledger, currency: str) -> Capture | None:
+    """The later of two captures of the same amount under different payment ids."""
+    seen: set[Decimal] = set()
+    for capture in sorted(ledger.captures, key=lambda c: (c.captured_at, c.payment_id)):
+        net = net_capture(ledger, capture)
+        if capture.currency != currency or net <= 0:
+            continue
+        if net in seen:
+            return capture
+        seen.add(net)
+    return None

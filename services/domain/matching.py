@@ -1,0 +1,162 @@
+"""`apply(ledger, event, policy, today) -> (ledger, outputs)`: the ledger's rules.
+
+The event's fact is recorded (ledger.py), the facts are assessed (assessment.py) and
+checked against the mismatch conditions (conditions.py); the outputs are the difference
+between that and what was last reported. `today` is the last business day closed, which
+the shell keeps; a `day.closed` event re-assesses a ledger on the new day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+from schemas import events as ev
+from schemas.base import CloudEvent
+from services.domain.assessment import assess
+from services.domain.conditions import SEVERITY, Condition, conditions
+from services.domain.ledger import Assessment, Ledger, OpenMismatch, Outputs, record
+from services.domain.outputs import derived_id, output
+from services.domain.policy import Policy
+
+
+def apply(
+    ledger: Ledger, event: CloudEvent, policy: Policy, today: date | None
+) -> tuple[Ledger, Outputs]:
+    if isinstance(event, ev.DayClosed):
+        day = event.data.date if today is None else max(today, event.data.date)
+        return report(ledger, event, policy, day)
+    if event.id in ledger.applied_event_ids:
+        return ledger, ()
+    updated = record(ledger, event)
+    updated = replace(updated, applied_event_ids=ledger.applied_event_ids | {event.id})
+    return report(updated, event, policy, today)
+
+
+def report(
+    ledger: Ledger, cause: CloudEvent, policy: Policy, today: date | None
+) -> tuple[Ledger, Outputs]:
+    """Outputs for what changed since the last report, and the ledger that remembers it."""
+    now = assess(ledger, policy)
+    if now is None:
+        return ledger, ()
+    before = ledger.reported
+    outputs: list[CloudEvent] = []
+    if ledger.order is not None:
+        if before is None or _balance_view(before) != _balance_view(now):
+            outputs.append(_balance_changed(ledger, now, cause))
+        written_off_before = before.written_off if before else 0
+        if now.written_off != written_off_before:
+            outputs.append(_writeoff(ledger, now, cause, now.written_off - written_off_before))
+        if now.matched and not (before and before.matched):
+            outputs.append(_matched(ledger, now, cause))
+    open_mismatches, changes = _mismatch_changes(ledger, now, policy, today, cause)
+    outputs.extend(changes)
+    if now == before and open_mismatches == ledger.open_mismatches:
+        return ledger, outputs
+    return replace(ledger, reported=now, open_mismatches=open_mismatches), outputs
+
+
+def _balance_view(a: Assessment) -> tuple[object, ...]:
+    return (a.status, a.open_balance, a.receivable, a.paid, a.refunded, a.settled, a.due_date)
+
+
+def _mismatch_changes(
+    ledger: Ledger, now: Assessment, policy: Policy, today: date | None, cause: CloudEvent
+) -> tuple[tuple[OpenMismatch, ...], list[CloudEvent]]:
+    holding = {
+        derived_id(ledger.key, c.reason, c.discriminator): c
+        for c in conditions(ledger, now, policy, today)
+    }
+    outputs: list[CloudEvent] = []
+    still_open = []
+    for mismatch in ledger.open_mismatches:
+        if mismatch.mismatch_id in holding:
+            still_open.append(mismatch)
+        else:
+            outputs.append(_resolved(ledger, mismatch, cause))
+    already = {m.mismatch_id for m in ledger.open_mismatches}
+    for mismatch_id, condition in sorted(holding.items()):
+        if mismatch_id in already:
+            continue
+        still_open.append(OpenMismatch(mismatch_id, condition.reason, condition.discriminator))
+        outputs.append(_detected(ledger, mismatch_id, condition, cause))
+    return tuple(sorted(still_open, key=lambda m: m.mismatch_id)), outputs
+
+
+def _balance_changed(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.BalanceChanged:
+    assert ledger.order is not None
+    data = ev.BalanceChangedData(
+        order_id=ledger.key,
+        customer_id=ledger.customer_id,
+        currency=now.currency,
+        receivable=now.receivable,
+        paid=now.paid,
+        refunded=now.refunded,
+        settled=now.settled,
+        open_balance=now.open_balance,
+        status=now.status,
+        due_date=now.due_date,
+        channel=ledger.order.channel,
+        region=ledger.order.region,
+    )
+    return output(ev.BalanceChanged, data, cause, ledger.key)
+
+
+def _writeoff(
+    ledger: Ledger, now: Assessment, cause: CloudEvent, amount: object
+) -> ev.WriteoffApplied:
+    data = ev.WriteoffAppliedData(
+        order_id=ledger.key,
+        amount=amount,
+        currency=now.currency,
+        reason="difference within the tolerance of the currency",
+    )
+    return output(ev.WriteoffApplied, data, cause, ledger.key)
+
+
+def _matched(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.OrderMatched:
+    assert ledger.order is not None
+    data = ev.OrderMatchedData(
+        order_id=ledger.key,
+        customer_id=ledger.order.customer_id,
+        currency=now.currency,
+        receivable=now.receivable,
+        paid=now.paid,
+        refunded=now.refunded,
+        settled=now.settled,
+        written_off=now.written_off,
+    )
+    return output(ev.OrderMatched, data, cause, ledger.key)
+
+
+def _detected(
+    ledger: Ledger, mismatch_id: str, condition: Condition, cause: CloudEvent
+) -> ev.MismatchDetected:
+    expected, actual = condition.expected, condition.actual
+    data = ev.MismatchDetectedData(
+        mismatch_id=mismatch_id,
+        reason=condition.reason,
+        severity=SEVERITY[condition.reason],
+        currency=condition.currency,
+        expected=expected,
+        actual=actual,
+        difference=None if expected is None or actual is None else actual - expected,
+        order_id=ledger.order_id,
+        payment_id=condition.payment_id,
+        customer_id=ledger.customer_id,
+        detected_at=cause.time,
+    )
+    return output(ev.MismatchDetected, data, cause, mismatch_id)
+
+
+def _resolved(ledger: Ledger, mismatch: OpenMismatch, cause: CloudEvent) -> ev.MismatchResolved:
+    data = ev.MismatchResolvedData(
+        mismatch_id=mismatch.mismatch_id,
+        resolution="auto",
+        reason=mismatch.reason,
+        order_id=ledger.order_id,
+        customer_id=ledger.customer_id,
+        resolved_at=cause.time,
+    )
+    return output(ev.MismatchResolved, data, cause, mismatch.mismatch_id)

@@ -1,0 +1,175 @@
+"""The ledger processor: the faust shell around `services.domain.matching.apply`.
+
+One table of ledgers keyed by order id (or by payment id for a payment that names no order
+we can find), co-partitioned with every order-keyed input. Per partition the table also
+holds the last business day closed, under a key no order id can take.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from schemas import events as ev
+from schemas.base import CloudEvent
+from schemas.codec import InvalidEvent, encode
+from schemas.events import type_name
+from schemas.topics import MATCHES, PAYMENTS, PAYMENTS_BY_ORDER
+from services import metrics
+from services.domain.ledger import Ledger, dump_state, load_state, new_ledger
+from services.domain.matching import apply
+from services.domain.policy import Policy
+from services.domain.references import ReferencePatterns
+from services.worker.edge import RawMessage
+from services.worker.sink import Sink
+
+log = logging.getLogger(__name__)
+
+# The ledger's own outputs share o2c.matches with these two, which it consumes.
+LEDGER_FACTS_ON_MATCHES = frozenset({type_name(ev.PaymentSettled), type_name(ev.PaymentApplied)})
+CLOCK_KEY_PREFIX = b"\x00clock/"
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition the Java client, aiokafka and our producers put `key` on."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def header(message: RawMessage, name: str) -> str | None:
+    for key, value in message.headers:
+        if key == name:
+            return value.decode("utf-8", "replace")
+    return None
+
+
+class LedgerProcessor:
+    def __init__(
+        self,
+        table: Any,  # a faust Table of bytes -> bytes; dict-like
+        sink: Sink,
+        policy: Policy,
+        references: ReferencePatterns,
+        partitions: int,
+    ) -> None:
+        self.table = table
+        self.sink = sink
+        self.policy = policy
+        self.references = references
+        self.partitions = partitions
+
+    async def handle(self, message: RawMessage) -> None:
+        if message.topic == MATCHES.name and not self._is_ledger_fact(message):
+            return  # our own outputs and other processors' payout events
+        event = await self.sink.accept(message)
+        if event is None:
+            return
+        metrics.EVENTS_IN.labels("ledger", event.type).inc()
+        if isinstance(event, ev.DayClosed):
+            await self.close_day(message.partition, event)
+            return
+        if message.topic == PAYMENTS.name and await self._forward_by_reference(event):
+            return
+        key = event.partition_key()
+        assert key is not None  # every ledger fact has a key field
+        await self._apply(message, key, event, self.today(message.partition))
+
+    def _is_ledger_fact(self, message: RawMessage) -> bool:
+        kind = header(message, "ce_type")
+        if kind is not None:
+            return kind in LEDGER_FACTS_ON_MATCHES
+        # Written by something that sets no header: look inside.
+        return any(
+            f'"type":"{k}"'.encode() in (message.value or b"") for k in LEDGER_FACTS_ON_MATCHES
+        )
+
+    async def _forward_by_reference(self, event: CloudEvent) -> bool:
+        """A payment that names no order, but whose reference does, goes to that order's
+        partition through the repartition topic; True when it was forwarded."""
+        if not isinstance(event, ev.PaymentCaptured | ev.PaymentReversed):
+            return False
+        if event.data.order_id is not None:
+            return False
+        reference = event.data.reference if isinstance(event, ev.PaymentCaptured) else None
+        order_id = self.references.order_id(reference)
+        if order_id is None:
+            return False  # stays keyed by payment id; PAYMENT_WITHOUT_ORDER if it stays so
+        data = event.data.model_copy(update={"order_id": order_id})
+        resolved = event.model_copy(update={"data": data, "subject": order_id})
+        await self.sink.send_raw(PAYMENTS_BY_ORDER, order_id, encode(resolved))
+        return True
+
+    async def _apply(
+        self, message: RawMessage, key: str, event: CloudEvent, today: date | None
+    ) -> Ledger | None:
+        stored = self.table.get(key.encode())
+        ledger = load_state(stored) if stored else new_ledger(key)
+        try:
+            updated, outputs = apply(ledger, event, self.policy, today)
+        except Exception as exc:  # a defect in a rule: keep the event, keep the worker going
+            log.exception("ledger rules failed on event %s", event.id)
+            problem = InvalidEvent.single(
+                "", f"internal error applying the event: {exc!r}", event.id
+            )
+            await self.sink.dead_letter(message, problem)
+            return None
+        if updated is not ledger:
+            self.table[key.encode()] = dump_state(updated)
+            _track_open_balance(ledger, updated)
+        await self._send(event, outputs)
+        return updated
+
+    async def _send(self, cause: CloudEvent, outputs: Sequence[CloudEvent]) -> None:
+        if not outputs:
+            return
+        await self.sink.send(outputs)
+        metrics.LATENCY.labels("ledger").observe(time.time() - cause.time.timestamp())
+        for output in outputs:
+            if isinstance(output, ev.MismatchDetected):
+                metrics.MISMATCHES.labels(output.data.reason.value).inc()
+
+    # --- time -----------------------------------------------------------------------------
+
+    def today(self, partition: int) -> date | None:
+        stored = self.table.get(CLOCK_KEY_PREFIX + str(partition).encode())
+        return date.fromisoformat(stored.decode()) if stored else None
+
+    async def close_day(self, partition: int, event: ev.DayClosed) -> None:
+        """Re-assess every ledger of this partition on the new business day.
+
+        Only ledgers of `partition` may be written here: a table write goes to the changelog
+        partition of the message being handled.
+        """
+        before = self.today(partition)
+        day = event.data.date if before is None else max(before, event.data.date)
+        keys = [
+            key
+            for key in list(self.table.keys())
+            if not key.startswith(CLOCK_KEY_PREFIX)
+            and partition_of(key, self.partitions) == partition
+        ]
+        for key in keys:
+            stored = self.table.get(key)
+            if not stored:
+                continue
+            ledger = load_state(stored)
+            updated, outputs = apply(ledger, event, self.policy, before)
+            if updated is not ledger:
+                self.table[key] = dump_state(updated)
+            await self._send(event, outputs)
+        if day != before:
+            self.table[CLOCK_KEY_PREFIX + str(partition).encode()] = day.isoformat().encode()
+        log.info("closed %s on partition %d: %d ledgers re-assessed", day, partition, len(keys))
+
+
+def _track_open_balance(before: Ledger, after: Ledger) -> None:
+    old, new = before.reported, after.reported
+    if new is None or (before.order is None and after.order is None):
+        return
+    delta = new.open_balance - (old.open_balance if old else 0)
+    if delta:
+        metrics.OPEN_BALANCE.labels(new.currency).inc(float(delta))  # a gauge, not money

@@ -1,0 +1,247 @@
+"""Invariants of the ledger over generated histories of one order, with hypothesis."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.base import CloudEvent
+from services.domain.assessment import assess
+from tests.factories import T0, event, order_placed, payment_captured
+from tests.unit.test_ledger import POLICY, fold
+
+cents = st.integers(min_value=0, max_value=30_000).map(lambda c: Decimal(c) / 100)
+days = st.integers(min_value=0, max_value=40).map(lambda d: T0.date() + timedelta(days=d))
+
+
+def _money(amount: Decimal, currency: str = "CNY") -> dict[str, str]:
+    return {"amount": str(amount), "currency": currency}
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[CloudEvent]:
+    """Everything that can happen to one order, in the order it happened."""
+    total = draw(cents)
+    history: list[CloudEvent] = []
+    if draw(st.integers(0, 9)) > 0:
+        terms = draw(st.sampled_from([None, 0, 30]))
+        history.append(order_placed("ORD-1", str(total), payment_terms_days=terms))
+    for n in range(draw(st.integers(0, 2))):
+        history.append(
+            event(
+                "order.amended",
+                {"order_id": "ORD-1", "total_amount": str(draw(cents))},
+                at=T0 + timedelta(hours=n + 1),
+            )
+        )
+    if draw(st.integers(0, 7)) == 0:
+        history.append(event("order.cancelled", {"order_id": "ORD-1"}))
+    for n in range(draw(st.integers(0, 2))):
+        history.append(
+            event(
+                "invoice.issued",
+                {
+                    "invoice_id": f"INV-{n}",
+                    "order_id": "ORD-1",
+                    "customer_id": "C-1",
+                    **_money(draw(cents)),
+                    "issued_at": T0.isoformat(),
+                    "due_date": draw(days).isoformat(),
+                },
+            )
+        )
+    if draw(st.booleans()):
+        history.append(
+            event(
+                "credit_note.issued",
+                {
+                    "credit_note_id": "CN-0",
+                    "invoice_id": "INV-0",
+                    "order_id": "ORD-1",
+                    **_money(draw(cents)),
+                    "issued_at": T0.isoformat(),
+                },
+            )
+        )
+    payment_ids = []
+    for n in range(draw(st.integers(0, 4))):
+        amount = total if draw(st.booleans()) else draw(cents)
+        currency = draw(st.sampled_from(["CNY", "CNY", "CNY", "USD"]))
+        method = draw(st.sampled_from(["card", "alipay", "voucher", "bank_transfer", "cod"]))
+        captured_at = T0 + timedelta(days=draw(st.integers(0, 5)), minutes=n)
+        history.append(
+            payment_captured(
+                f"p{n}", "ORD-1", str(amount), currency=currency, method=method, at=captured_at
+            )
+        )
+        payment_ids.append(f"p{n}")
+    if draw(st.booleans()) and payment_ids:
+        history.append(
+            event(
+                "payment.reversed",
+                {
+                    "payment_id": draw(st.sampled_from(payment_ids)),
+                    "order_id": "ORD-1",
+                    **_money(draw(cents)),
+                },
+            )
+        )
+    for n in range(draw(st.integers(0, 2))):
+        history.append(
+            event(
+                "refund.issued",
+                {
+                    "refund_id": f"r{n}",
+                    "order_id": "ORD-1",
+                    **_money(draw(cents)),
+                    "issued_at": T0.isoformat(),
+                },
+            )
+        )
+    if draw(st.booleans()) and payment_ids:
+        history.append(
+            event(
+                "chargeback.opened",
+                {
+                    "chargeback_id": "cb",
+                    "order_id": "ORD-1",
+                    "payment_id": payment_ids[0],
+                    **_money(draw(cents)),
+                    "opened_at": T0.isoformat(),
+                },
+            )
+        )
+        if draw(st.booleans()):
+            history.append(
+                event(
+                    "chargeback.resolved",
+                    {
+                        "chargeback_id": "cb",
+                        "order_id": "ORD-1",
+                        "outcome": draw(st.sampled_from(["won", "lost"])),
+                    },
+                )
+            )
+    for payment_id in payment_ids:
+        if draw(st.booleans()):
+            history.append(
+                event(
+                    "payment.settled",
+                    {
+                        "payment_id": payment_id,
+                        "order_id": "ORD-1",
+                        "payout_id": "po",
+                        "line_id": "L",
+                        **_money(draw(cents)),
+                    },
+                )
+            )
+    for n in range(draw(st.integers(0, 2))):
+        history.append(
+            event(
+                "payment.applied",
+                {
+                    "line_id": f"L{n}",
+                    "order_id": "ORD-1",
+                    **_money(total if draw(st.booleans()) else draw(cents)),
+                    "method": "reference",
+                    "confidence": "1",
+                },
+            )
+        )
+    closed: set[date] = set(draw(st.lists(days, max_size=3)))
+    history += [event("day.closed", {"date": d.isoformat()}, id=f"day-{d}") for d in closed]
+    return history
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), history=histories())
+def test_any_arrival_order_and_any_duplication_fold_to_the_same_ledger(
+    data: st.DataObject, history: list[CloudEvent]
+) -> None:
+    reference, _ = fold(history)
+    shuffled = data.draw(st.permutations(history))
+    redelivered = data.draw(st.lists(st.sampled_from(history), max_size=4)) if history else []
+    positions = data.draw(
+        st.lists(
+            st.integers(0, len(shuffled)), min_size=len(redelivered), max_size=len(redelivered)
+        )
+    )
+    arrival = list(shuffled)
+    for event_, position in zip(redelivered, positions, strict=True):
+        arrival.insert(position, event_)
+    other, _ = fold(arrival)
+    assert other == reference
+    assert assess(other, POLICY) == assess(reference, POLICY)
+    assert {m.mismatch_id for m in other.open_mismatches} == {
+        m.mismatch_id for m in reference.open_mismatches
+    }
+
+
+@settings(max_examples=400, deadline=None)
+@given(history=histories())
+def test_money_is_conserved_to_the_cent(history: list[CloudEvent]) -> None:
+    ledger, _ = fold(history)
+    now = assess(ledger, POLICY)
+    if now is None:
+        return
+    assert now.receivable == now.paid + now.open_balance + now.written_off
+    assert abs(now.written_off) <= POLICY.tolerance(now.currency)
+
+
+def _floats_in(value: object) -> list[object]:
+    if isinstance(value, float):
+        return [value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            f for field in dataclasses.fields(value) for f in _floats_in(getattr(value, field.name))
+        ]
+    if isinstance(value, tuple | list | frozenset | set):
+        return [f for item in value for f in _floats_in(item)]
+    if isinstance(value, dict):
+        return [f for item in value.values() for f in _floats_in(item)]
+    return []
+
+
+@settings(max_examples=200, deadline=None)
+@given(history=histories())
+def test_no_float_anywhere_in_the_ledger_or_its_outputs(history: list[CloudEvent]) -> None:
+    ledger, outputs = fold(history)
+    assert _floats_in(ledger) == []
+    assert _floats_in(assess(ledger, POLICY)) == []
+    for output in outputs:
+        assert _floats_in(output.data.model_dump()) == []
+
+
+def test_generated_histories_reach_every_ledger_reason_code() -> None:
+    """A guard on the generator itself: the invariants above must see every reason."""
+    seen: set[str] = set()
+
+    @settings(max_examples=600, deadline=None, database=None)
+    @given(history=histories())
+    def collect(history: list[CloudEvent]) -> None:
+        _ledger, outputs = fold(history)
+        seen.update(
+            o.data.reason
+            for o in outputs
+            if hasattr(o.data, "reason") and o.type.endswith("detected.v1")
+        )
+
+    collect()
+    expected = {
+        "UNDERPAID",
+        "OVERPAID",
+        "DUPLICATE_PAYMENT",
+        "CURRENCY_MISMATCH",
+        "PAYMENT_ON_CANCELLED_ORDER",
+        "REFUND_EXCEEDS_PAID",
+        "CHARGEBACK",
+        "PAYMENT_NOT_SETTLED",
+        "INVOICE_ORDER_MISMATCH",
+        "PAYMENT_WITHOUT_ORDER",
+    }
+    assert expected <= seen, expected - seen
