@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     topic_partitions: int = 12
     log_level: str = "info"
+    # The ledger handles messages in batches of at most this many, or what arrived within
+    # this many seconds; a batch's state is recorded once its outputs are acknowledged.
+    batch_max_events: int = 1000
+    batch_within_seconds: float = 0.01
     # CloudEvents `source` of everything o2c-matcher writes.
     source: str = "o2c-matcher"
     # Regular expressions whose first group is an order id, tried in turn on the reference

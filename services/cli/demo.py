@@ -9,6 +9,8 @@ import time
 from importlib.resources import files
 from pathlib import Path
 
+from confluent_kafka import KafkaException
+
 from schemas.topics import ALL_TOPICS, Role
 from services.cli.output import info
 from services.kafka_io import ensure_topics, lag
@@ -50,13 +52,18 @@ def _wait_until_processed(
     while True:
         if worker.poll() is not None:
             raise RuntimeError(f"the worker stopped (exit {worker.returncode}); see its log")
-        behind = lag(settings.kafka_bootstrap, settings.app_id, inputs)
+        try:
+            behind = lag(settings.kafka_bootstrap, settings.app_id, inputs)
+        except KafkaException as exc:
+            if not exc.args[0].retriable():
+                raise
+            behind = -1  # the group coordinator is still starting: ask again
         if behind == 0:
             info("the worker has processed every input event")
             return
         if time.monotonic() > deadline:
             raise RuntimeError(f"the worker is still {behind} events behind after {timeout:.0f}s")
-        if time.monotonic() - last_report > 5:
+        if behind > 0 and time.monotonic() - last_report > 5:
             info(f"waiting for the worker: {behind} input events not yet processed…")
             last_report = time.monotonic()
         time.sleep(1)

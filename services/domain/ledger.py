@@ -347,14 +347,27 @@ LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
 # --- storage ------------------------------------------------------------------------------
 
 _STATE = TypeAdapter(Ledger)
+# Bumped whenever the stored form of a Ledger changes. State of another format cannot be
+# read: the worker then needs a new application id, which rebuilds it from the input log.
+STATE_FORMAT = b"ledger/2\n"
+
+
+class StateFormatError(RuntimeError):
+    pass
 
 
 def dump_state(ledger: Ledger) -> bytes:
-    return _STATE.dump_json(ledger)
+    return STATE_FORMAT + _STATE.dump_json(ledger)
 
 
 def load_state(raw: bytes) -> Ledger:
-    return _STATE.validate_json(raw)
+    if not raw.startswith(STATE_FORMAT):
+        raise StateFormatError(
+            "the ledger table holds state in another format than this version writes "
+            f"({raw[:12]!r}…, expected {STATE_FORMAT!r}); start the worker with a new "
+            "O2C_APP_ID to rebuild the ledgers from the input topics"
+        )
+    return _STATE.validate_json(raw[len(STATE_FORMAT) :])
 
 
 Outputs = Sequence[CloudEvent]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from schemas import events as ev
 from schemas.base import CloudEvent
@@ -65,4 +66,19 @@ def rejection(message: RawMessage, error: InvalidEvent, source: str) -> ev.Event
             error=str(error),
             rejected_at=message.timestamp,
         ),
+    )
+
+
+def raw_message(message: Any) -> RawMessage:
+    headers = message.headers or ()
+    if isinstance(headers, dict):
+        headers = headers.items()
+    return RawMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp=datetime.fromtimestamp(message.timestamp, tz=UTC),
+        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
     )

@@ -3,17 +3,26 @@
 One table of ledgers keyed by order id (or by payment id for a payment that names no order
 we can find), co-partitioned with every order-keyed input. Per partition the table also
 holds the last business day closed, under a key no order id can take.
+
+Messages are handled in batches. Within a batch, new ledger states stay in an overlay; the
+table (and so its changelog) receives them only after the broker has acknowledged every
+output of the batch. Recorded state therefore never runs ahead of the outputs it caused: a
+redelivered event finds either the state before it, and is processed again, or a state
+whose outputs are already on the broker.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 from aiokafka.partitioner import murmur2
+from faust.streams import _current_event
 
 from schemas import events as ev
 from schemas.base import CloudEvent
@@ -25,7 +34,7 @@ from services.domain.ledger import Ledger, dump_state, load_state, new_ledger
 from services.domain.matching import apply
 from services.domain.policy import Policy
 from services.domain.references import ReferencePatterns
-from services.worker.edge import RawMessage
+from services.worker.edge import RawMessage, raw_message
 from services.worker.sink import Sink
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,44 @@ def header(message: RawMessage, name: str) -> str | None:
     return None
 
 
+@contextmanager
+def _as_current(record: Any) -> Iterator[None]:
+    """Make `record` faust's current event: a table write goes to the changelog (and store)
+    partition of the current event, which must be the partition of the key written."""
+    token = _current_event.set(weakref.ref(record))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class Batch:
+    """New table values of one batch, kept until its outputs are acknowledged."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.values: dict[bytes, tuple[bytes, Any]] = {}  # key -> (value, record writing it)
+        self.record: Any = None  # the faust event being handled
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.values:
+            return self.values[key][0]
+        stored: bytes | None = self.table.get(key)
+        return stored
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.values[key] = (value, self.record)
+
+    def all_keys(self) -> set[bytes]:
+        return set(self.table.keys()) | set(self.values)
+
+    def commit_to_table(self) -> None:
+        for key, (value, record) in self.values.items():
+            with _as_current(record):
+                self.table[key] = value
+        self.values.clear()
+
+
 class LedgerProcessor:
     def __init__(
         self,
@@ -62,7 +109,15 @@ class LedgerProcessor:
         self.references = references
         self.partitions = partitions
 
-    async def handle(self, message: RawMessage) -> None:
+    async def handle_batch(self, records: Sequence[Any]) -> None:
+        batch = Batch(self.table)
+        for record in records:
+            batch.record = record
+            await self.handle(raw_message(record.message), batch)
+        await self.sink.drained()
+        batch.commit_to_table()
+
+    async def handle(self, message: RawMessage, batch: Batch) -> None:
         if message.topic == MATCHES.name and not self._is_ledger_fact(message):
             return  # our own outputs and other processors' payout events
         event = await self.sink.accept(message)
@@ -70,22 +125,21 @@ class LedgerProcessor:
             return
         metrics.EVENTS_IN.labels("ledger", event.type).inc()
         if isinstance(event, ev.DayClosed):
-            await self.close_day(message.partition, event)
+            await self.close_day(message.partition, event, batch)
             return
         if message.topic == PAYMENTS.name and await self._forward_by_reference(event):
             return
         key = event.partition_key()
         assert key is not None  # every ledger fact has a key field
-        await self._apply(message, key, event, self.today(message.partition))
+        await self._apply(message, key.encode(), event, self.today(message.partition, batch), batch)
 
     def _is_ledger_fact(self, message: RawMessage) -> bool:
         kind = header(message, "ce_type")
         if kind is not None:
             return kind in LEDGER_FACTS_ON_MATCHES
         # Written by something that sets no header: look inside.
-        return any(
-            f'"type":"{k}"'.encode() in (message.value or b"") for k in LEDGER_FACTS_ON_MATCHES
-        )
+        value = message.value or b""
+        return any(f'"type":"{k}"'.encode() in value for k in LEDGER_FACTS_ON_MATCHES)
 
     async def _forward_by_reference(self, event: CloudEvent) -> bool:
         """A payment that names no order, but whose reference does, goes to that order's
@@ -104,10 +158,10 @@ class LedgerProcessor:
         return True
 
     async def _apply(
-        self, message: RawMessage, key: str, event: CloudEvent, today: date | None
-    ) -> Ledger | None:
-        stored = self.table.get(key.encode())
-        ledger = load_state(stored) if stored else new_ledger(key)
+        self, message: RawMessage, key: bytes, event: CloudEvent, today: date | None, batch: Batch
+    ) -> None:
+        stored = batch.get(key)
+        ledger = load_state(stored) if stored else new_ledger(key.decode())
         try:
             updated, outputs = apply(ledger, event, self.policy, today)
         except Exception as exc:  # a defect in a rule: keep the event, keep the worker going
@@ -116,12 +170,11 @@ class LedgerProcessor:
                 "", f"internal error applying the event: {exc!r}", event.id
             )
             await self.sink.dead_letter(message, problem)
-            return None
+            return
         if updated is not ledger:
-            self.table[key.encode()] = dump_state(updated)
+            batch.put(key, dump_state(updated))
             _track_open_balance(ledger, updated)
         await self._send(event, outputs)
-        return updated
 
     async def _send(self, cause: CloudEvent, outputs: Sequence[CloudEvent]) -> None:
         if not outputs:
@@ -134,41 +187,37 @@ class LedgerProcessor:
 
     # --- time -----------------------------------------------------------------------------
 
-    def today(self, partition: int) -> date | None:
-        stored = self.table.get(CLOCK_KEY_PREFIX + str(partition).encode())
+    def today(self, partition: int, batch: Batch) -> date | None:
+        stored = batch.get(CLOCK_KEY_PREFIX + str(partition).encode())
         return date.fromisoformat(stored.decode()) if stored else None
 
-    async def close_day(self, partition: int, event: ev.DayClosed) -> None:
-        """Re-assess every ledger of this partition on the new business day.
-
-        Only ledgers of `partition` may be written here: a table write goes to the changelog
-        partition of the message being handled.
-        """
-        before = self.today(partition)
+    async def close_day(self, partition: int, event: ev.DayClosed, batch: Batch) -> None:
+        """Re-assess every ledger of this partition on the new business day."""
+        before = self.today(partition, batch)
         day = event.data.date if before is None else max(before, event.data.date)
-        keys = [
+        keys = sorted(
             key
-            for key in list(self.table.keys())
+            for key in batch.all_keys()
             if not key.startswith(CLOCK_KEY_PREFIX)
             and partition_of(key, self.partitions) == partition
-        ]
+        )
         for key in keys:
-            stored = self.table.get(key)
+            stored = batch.get(key)
             if not stored:
                 continue
             ledger = load_state(stored)
             updated, outputs = apply(ledger, event, self.policy, before)
             if updated is not ledger:
-                self.table[key] = dump_state(updated)
+                batch.put(key, dump_state(updated))
             await self._send(event, outputs)
         if day != before:
-            self.table[CLOCK_KEY_PREFIX + str(partition).encode()] = day.isoformat().encode()
+            batch.put(CLOCK_KEY_PREFIX + str(partition).encode(), day.isoformat().encode())
         log.info("closed %s on partition %d: %d ledgers re-assessed", day, partition, len(keys))
 
 
 def _track_open_balance(before: Ledger, after: Ledger) -> None:
     old, new = before.reported, after.reported
-    if new is None or (before.order is None and after.order is None):
+    if new is None or after.order is None:
         return
     delta = new.open_balance - (old.open_balance if old else 0)
     if delta:

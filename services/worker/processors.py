@@ -4,8 +4,8 @@ pure core, send what it returns. No business rule lives here."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -23,7 +23,7 @@ from schemas.topics import (
 from services import metrics
 from services.domain.references import ReferencePatterns
 from services.settings import Settings
-from services.worker.edge import RawMessage
+from services.worker.edge import RawMessage, raw_message
 from services.worker.ledger_processor import LedgerProcessor
 from services.worker.sink import Sink, raw_topic
 
@@ -32,22 +32,22 @@ log = logging.getLogger(__name__)
 LEDGER_INPUTS = (ORDERS, INVOICES, PAYMENTS, REFUNDS, MATCHES, PAYMENTS_BY_ORDER, CLOCK_FANOUT)
 
 
-def raw_message(message: Any) -> RawMessage:
-    headers = message.headers or ()
-    if isinstance(headers, dict):
-        headers = headers.items()
-    return RawMessage(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        timestamp=datetime.fromtimestamp(message.timestamp, tz=UTC),
-        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
-    )
-
-
 Handler = Callable[[RawMessage], Awaitable[None]]
+
+
+async def _or_stop(work: Awaitable[None], where: Any) -> None:
+    """Run `work`; on any failure end the process at once.
+
+    Not a graceful stop: faust would acknowledge the messages in hand on the way out and
+    could commit past them. Ending here leaves the offsets where they were, and the next
+    worker processes the messages again (every effect is idempotent).
+    """
+    try:
+        await work
+    except Exception:
+        log.critical("stopping the worker: failure while handling %s", where, exc_info=True)
+        logging.shutdown()
+        os._exit(70)
 
 
 async def consume(app: faust.App, stream: Any, handle: Handler) -> None:
@@ -60,12 +60,7 @@ async def consume(app: faust.App, stream: Any, handle: Handler) -> None:
     """
     manual = stream.noack()
     async for record in manual.events():
-        try:
-            await handle(raw_message(record.message))
-        except Exception as exc:
-            log.critical("stopping the worker: %r while handling %s", exc, record.message.tp)
-            await app.crash(exc)
-            return
+        await _or_stop(handle(raw_message(record.message)), record.message.tp)
         await manual.ack(record)
 
 
@@ -94,10 +89,13 @@ def register_processors(app: faust.App, settings: Settings) -> None:
         # A redelivery repeats the fan-out; closing a day twice changes nothing.
         for partition in range(CLOCK_FANOUT.partitions):
             await clock_sink.send_to_partition(CLOCK_FANOUT, message.value or b"", partition)
+        await clock_sink.drained()
 
     @app.agent(raw_topic(app, *LEDGER_INPUTS), name="ledger", concurrency=1)
     async def ledger_agent(stream: Any) -> None:
-        await consume(app, stream, ledger.handle)
+        batches = stream.take_events(settings.batch_max_events, settings.batch_within_seconds)
+        async for records in batches:
+            await _or_stop(ledger.handle_batch(records), records[-1].message.tp)
 
     @app.agent(raw_topic(app, CLOCK), name="clock-fanout", concurrency=1)
     async def clock_fanout(stream: Any) -> None:

@@ -1,16 +1,15 @@
 """Producing outputs from faust agents without losing any.
 
-faust flushes its producer before each offset commit, so an output sent while handling an
-event is on the broker before that event's offset is committed. A failed delivery stops the
-worker (the uncommitted events are then processed again on restart) rather than letting a
-later commit skip past it. Dead letters are rarer and stricter: each is awaited until the
-broker acknowledges it, before the agent moves to the next message.
+Every send is remembered until `drained`: the ledger waits for the broker to acknowledge
+a batch's outputs before it records the batch's new state, so a crash at any point leaves
+either the old state (the batch is processed again and its outputs, with the same ids,
+sent again) or the new state with its outputs already on the broker. Dead letters are
+awaited one by one, before the offset of the message they replace may move on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,8 +20,6 @@ from schemas.codec import InvalidEvent, encode
 from schemas.topics import DEAD_LETTER, OUTPUT_TOPICS, Topic, topic_for
 from services import metrics
 from services.worker.edge import RawMessage, accept, rejection
-
-log = logging.getLogger(__name__)
 
 RAW: dict[str, Any] = {
     "key_type": bytes,
@@ -42,6 +39,7 @@ class Sink:
         self._processor = processor
         self._source = source
         self._topics = {t.name: raw_topic(app, t) for t in OUTPUT_TOPICS}
+        self._pending: list[asyncio.Future[Any]] = []
 
     async def send(self, events: Iterable[CloudEvent]) -> None:
         for event in events:
@@ -54,16 +52,14 @@ class Sink:
                 # (the CloudEvents Kafka binding's name for the attribute).
                 headers={"ce_type": event.type.encode()},
             )
-            future.add_done_callback(self._check_delivery)
+            self._pending.append(future)
             metrics.OUTPUTS.labels(self._processor, event.type).inc()
 
     async def send_raw(self, topic: Topic, key: str, value: bytes) -> None:
-        future = await self._topics[topic.name].send(key=key.encode(), value=value)
-        future.add_done_callback(self._check_delivery)
+        self._pending.append(await self._topics[topic.name].send(key=key.encode(), value=value))
 
     async def send_to_partition(self, topic: Topic, value: bytes, partition: int) -> None:
-        future = await self._topics[topic.name].send(value=value, partition=partition)
-        future.add_done_callback(self._check_delivery)
+        self._pending.append(await self._topics[topic.name].send(value=value, partition=partition))
 
     async def accept(self, message: RawMessage) -> CloudEvent | None:
         """The event in `message`, or None once it has been dead-lettered."""
@@ -82,9 +78,8 @@ class Sink:
         await future  # acknowledged by the broker before the offset may move on
         metrics.DEAD_LETTERS.labels(message.topic).inc()
 
-    def _check_delivery(self, future: asyncio.Future[Any]) -> None:
-        error = None if future.cancelled() else future.exception()
-        if error is None:
-            return
-        log.critical("delivery of an output failed, stopping the worker: %r", error)
-        self._app._crash(error)
+    async def drained(self) -> None:
+        """Wait until the broker has acknowledged everything sent; raise if it refused any."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)

@@ -453,3 +453,10 @@ def test_ledger_state_survives_storage_unchanged() -> None:
         ]
     )
     assert load_state(dump_state(ledger)) == ledger
+
+
+def test_state_of_another_format_is_refused_with_what_to_do() -> None:
+    from services.domain.ledger import StateFormatError
+
+    with pytest.raises(StateFormatError, match="new O2C_APP_ID"):
+        load_state(b'{"order_id": "ORD-1"}')
