@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     # this many seconds; a batch's state is recorded once its outputs are acknowledged.
     batch_max_events: int = 1000
     batch_within_seconds: float = 0.01
+    # How long the broker waits for a silent worker before giving its partitions to others.
+    session_timeout_seconds: float = 30.0
     # CloudEvents `source` of everything o2c-matcher writes.
     source: str = "o2c-matcher"
     # Regular expressions whose first group is an order id, tried in turn on the reference

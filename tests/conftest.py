@@ -98,9 +98,18 @@ def service_env(services: Services, **extra: str) -> dict[str, str]:
 
 
 def start_worker(
-    services: Services, workdir: Path, app_id: str, *, offset_reset: str = "latest"
+    services: Services,
+    workdir: Path,
+    app_id: str,
+    *,
+    offset_reset: str = "earliest",
+    **settings: str,
 ) -> RunningWorker:
-    """Start `o2c worker` in its own application id and wait until it has its partitions."""
+    """Start `o2c worker` in its own application id and wait until it has its partitions.
+
+    `settings` are extra O2C_* variables, e.g. O2C_SOURCE="run-a". The log is appended to,
+    so a restarted worker keeps the history of the one before it.
+    """
     import time
 
     from schemas.topics import ALL_TOPICS
@@ -114,14 +123,19 @@ def start_worker(
         O2C_STATE_DIR=str(workdir / "state"),
         O2C_METRICS_PORT=str(port),
         O2C_AUTO_OFFSET_RESET=offset_reset,
+        # A killed worker's partitions move to its successor after this long.
+        O2C_SESSION_TIMEOUT_SECONDS="6",
+        **settings,
     )
+    workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "worker.log"
+    started_at = log.stat().st_size if log.exists() else 0
     o2c = str(Path(sys.executable).with_name("o2c"))
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen([o2c, "worker"], stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if b"Worker ready" in log.read_bytes():
+        if b"Worker ready" in log.read_bytes()[started_at:]:
             return RunningWorker(process, log, env, port)
         if process.poll() is not None:
             break
@@ -141,12 +155,14 @@ def stop_worker(worker: RunningWorker) -> None:
 
 @pytest.fixture(scope="session")
 def worker(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
-    """One worker for the session, in an application id of its own that starts at the end
-    of every input topic, so it sees only what the tests publish."""
+    """One worker for the session, in an application id of its own whose offsets are set
+    to the end of every input topic first, so it sees only what the tests publish."""
     import uuid
 
-    running = start_worker(
-        services, tmp_path_factory.mktemp("worker"), f"test-{uuid.uuid4().hex[:8]}"
-    )
+    from tests.kafka_support import commit_offsets, end_offsets
+
+    app_id = f"test-{uuid.uuid4().hex[:8]}"
+    commit_offsets(services.kafka_bootstrap, app_id, end_offsets(services.kafka_bootstrap))
+    running = start_worker(services, tmp_path_factory.mktemp("worker"), app_id)
     yield running
     stop_worker(running)

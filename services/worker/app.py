@@ -22,6 +22,8 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_request_size=OUTPUT_MAX_MESSAGE_BYTES,
         consumer_max_fetch_size=OUTPUT_MAX_MESSAGE_BYTES,
         consumer_auto_offset_reset=settings.auto_offset_reset,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
         web_host="127.0.0.1",

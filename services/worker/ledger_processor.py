@@ -58,8 +58,9 @@ def header(message: RawMessage, name: str) -> str | None:
 
 @contextmanager
 def _as_current(record: Any) -> Iterator[None]:
-    """Make `record` faust's current event: a table write goes to the changelog (and store)
-    partition of the current event, which must be the partition of the key written."""
+    """Make `record` faust's current event: a table read or write goes to the store and
+    changelog partition of the current event, which must be the partition of the key.
+    Within a batch faust's own current event is whichever message it buffered last."""
     token = _current_event.set(weakref.ref(record))
     try:
         yield
@@ -78,7 +79,9 @@ class Batch:
     def get(self, key: bytes) -> bytes | None:
         if key in self.values:
             return self.values[key][0]
-        stored: bytes | None = self.table.get(key)
+        # A read, like a write, looks only in the store of the current event's partition.
+        with _as_current(self.record):
+            stored: bytes | None = self.table.get(key)
         return stored
 
     def put(self, key: bytes, value: bytes) -> None:

@@ -43,6 +43,8 @@ class Sink:
 
     async def send(self, events: Iterable[CloudEvent]) -> None:
         for event in events:
+            if event.source != self._source:  # the deployment's name for itself
+                event = event.model_copy(update={"source": self._source})
             key = event.partition_key()
             topic = topic_for(event)
             future = await self._topics[topic.name].send(

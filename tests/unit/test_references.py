@@ -20,7 +20,9 @@ PATTERNS = ReferencePatterns()
         (None, None),
     ],
 )
-def test_order_id_is_found_in_common_reference_forms(text: str | None, order_id: str | None) -> None:
+def test_order_id_is_found_in_common_reference_forms(
+    text: str | None, order_id: str | None
+) -> None:
     assert PATTERNS.order_id(text) == order_id
 
 
