@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    model_validator,
+)
 
 from schemas.money import currency_decimals, decimals_of
+
+
+def _whole_minute_offset(moment: datetime) -> datetime:
+    offset = moment.utcoffset()
+    if offset is not None and offset.seconds % 60:
+        # RFC 3339 offsets have minutes at most: seconds would be lost on the wire.
+        raise ValueError(f"offset {offset} is not a whole number of minutes")
+    return moment
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_whole_minute_offset)]
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=False)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
@@ -64,7 +83,7 @@ class CloudEvent(Model):
     id: Identifier
     source: Identifier
     type: str
-    time: AwareDatetime
+    time: Timestamp
     subject: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     # Extension attribute on every output: the id of the input event that caused it.

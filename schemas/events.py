@@ -10,9 +10,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from schemas.base import CloudEvent, EventData, Identifier, Model, Text
+from schemas.base import CloudEvent, EventData, Identifier, Model, Text, Timestamp
 from schemas.money import Amount, CurrencyCode, SignedAmount
 
 # --- shared field types ---------------------------------------------------------------
@@ -89,7 +89,7 @@ class OrderPlacedData(EventData):
     channel: Channel
     currency: CurrencyCode
     total_amount: Amount
-    placed_at: AwareDatetime
+    placed_at: Timestamp
     payment_terms_days: TermsDays | None = None
     region: str | None = None
     lines: tuple[OrderLine, ...] = ()
@@ -116,7 +116,7 @@ class InvoiceIssuedData(EventData):
     customer_id: Identifier
     amount: Amount
     currency: CurrencyCode
-    issued_at: AwareDatetime
+    issued_at: Timestamp
     due_date: date
 
 
@@ -127,7 +127,7 @@ class CreditNoteIssuedData(EventData):
     order_id: Identifier
     amount: Amount
     currency: CurrencyCode
-    issued_at: AwareDatetime
+    issued_at: Timestamp
 
 
 class PaymentCapturedData(EventData):
@@ -140,7 +140,7 @@ class PaymentCapturedData(EventData):
     amount: Amount
     currency: CurrencyCode
     fee_amount: Amount | None = None
-    captured_at: AwareDatetime
+    captured_at: Timestamp
     reference: Text | None = None
 
 
@@ -160,7 +160,7 @@ class RefundIssuedData(EventData):
     payment_id: Identifier | None = None
     amount: Amount
     currency: CurrencyCode
-    issued_at: AwareDatetime
+    issued_at: Timestamp
 
 
 class ChargebackOpenedData(EventData):
@@ -170,7 +170,7 @@ class ChargebackOpenedData(EventData):
     order_id: Identifier
     amount: Amount
     currency: CurrencyCode
-    opened_at: AwareDatetime
+    opened_at: Timestamp
 
 
 class ChargebackResolvedData(EventData):
@@ -307,7 +307,7 @@ class MismatchDetectedData(EventData):
     payout_id: Identifier | None = None
     line_id: Identifier | None = None
     customer_id: Identifier | None = None
-    detected_at: AwareDatetime
+    detected_at: Timestamp
     suggestions: tuple[Suggestion, ...] = ()
 
 
@@ -321,7 +321,7 @@ class MismatchResolvedData(EventData):
     payout_id: Identifier | None = None
     line_id: Identifier | None = None
     customer_id: Identifier | None = None
-    resolved_at: AwareDatetime | None = None
+    resolved_at: Timestamp | None = None
 
 
 class CreditLimitData(EventData):
@@ -330,17 +330,17 @@ class CreditLimitData(EventData):
     currency: CurrencyCode
     credit_limit: Amount
     exposure: SignedAmount
-    at: AwareDatetime
+    at: Timestamp
 
 
 class EventRejectedData(EventData):
     original_topic: str
-    partition: Annotated[int, Field(ge=0)]
-    offset: Annotated[int, Field(ge=0)]
+    partition: Annotated[int, Field(ge=0, le=2**31 - 1)]  # Kafka's int32
+    offset: Annotated[int, Field(ge=0, le=2**63 - 1)]  # Kafka's int64
     original_key: str | None = None
     original_value: str  # base64 of the original message bytes
     error: str
-    rejected_at: AwareDatetime
+    rejected_at: Timestamp
 
 
 # --- envelopes ------------------------------------------------------------------------

@@ -56,8 +56,11 @@ def _decimal_string(value: object) -> Decimal:
     # Decimals built in Python are accepted as they are; JSON numbers are not, because a
     # float on the wire has already lost the cents somewhere upstream.
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError("must be a finite amount")
+        # Built in Python: it must still fit the wire format every consumer parses.
+        if not value.is_finite() or not _DECIMAL_STRING.fullmatch(format_amount(value)):
+            raise ValueError(
+                f"{value} does not fit a decimal string of at most 18 integer digits and 6 decimals"
+            )
         return value
     if isinstance(value, (bool, int | float)):
         raise ValueError(

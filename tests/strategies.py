@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import annotated_types
 from hypothesis import strategies as st
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
-from schemas.base import CloudEvent, EventData, Identifier, Text
+from schemas.base import CloudEvent, EventData, Identifier, Text, Timestamp
 from schemas.events import (
     ALL_EVENTS,
     Channel,
@@ -81,7 +81,7 @@ _SIMPLE: list[tuple[Any, st.SearchStrategy[Any]]] = [
     (TermsDays, st.integers(0, 3650)),
     (CurrencyCode, currencies),
     (Confidence, confidences()),
-    (AwareDatetime, aware_datetimes),
+    (Timestamp, aware_datetimes),
     (date, st.dates()),
     (str, any_texts),
 ]
@@ -136,10 +136,16 @@ def strategy_for(
 def _bounded(base: Any, metadata: tuple[Any, ...]) -> st.SearchStrategy[Any]:
     """int or Decimal with the bounds of `Field(ge=..)` / `Field(gt=..)` in `Annotated`."""
     bounds = [m for info in metadata for m in getattr(info, "metadata", [info])]
-    if len(bounds) == 1 and isinstance(bounds[0], annotated_types.Ge):
-        ge = bounds[0].ge
-        if base is int and isinstance(ge, int):
-            return st.integers(ge, MAX_INT64)
+    if (
+        base is int
+        and bounds
+        and all(isinstance(b, annotated_types.Ge | annotated_types.Le) for b in bounds)
+    ):
+        ge = next((b.ge for b in bounds if isinstance(b, annotated_types.Ge)), 0)
+        le = next((b.le for b in bounds if isinstance(b, annotated_types.Le)), MAX_INT64)
+        assert isinstance(ge, int)
+        assert isinstance(le, int)
+        return st.integers(ge, le)
     if len(bounds) == 1 and isinstance(bounds[0], annotated_types.Gt):
         gt = bounds[0].gt
         if base is Decimal and isinstance(gt, int | Decimal):

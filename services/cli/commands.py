@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
 import orjson
 
@@ -268,4 +269,13 @@ def dlq_replay(args: argparse.Namespace) -> int:
         f"replayed {replayed} messages to their original topics; any still invalid will be "
         "dead-lettered again with their reason"
     )
+    return 0
+
+
+def schemas_export(args: argparse.Namespace) -> int:
+    from schemas.json_schema import SCHEMA_DIR, export_json_schemas
+
+    directory = Path(args.dir) if args.dir else SCHEMA_DIR
+    written = export_json_schemas(directory)
+    info(f"wrote {len(written)} JSON Schema files to {directory}")
     return 0

@@ -82,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.set_defaults(handler=commands.summary)
 
+    schemas = sub.add_parser("schemas", help="JSON Schema files of the event contract")
+    schemas_sub = schemas.add_subparsers(dest="schemas_command", required=True, metavar="ACTION")
+    export = schemas_sub.add_parser(
+        "export", help="write one JSON Schema file per event type (default: schemas/json/)"
+    )
+    export.add_argument("--dir", help="where to write them")
+    export.set_defaults(handler=commands.schemas_export)
+
     dlq = sub.add_parser("dlq", help="inspect and replay dead letters (o2c.dead-letter)")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     dlq_list = dlq_sub.add_parser("list", help="one line per dead letter")
