@@ -1,15 +1,18 @@
-"""`make bench`: the ledger core against a same-run baseline, on the same events.
+"""`make bench`: the ledger, in process and through the broker, beside same-run baselines.
 
-Baseline: parsing each message with orjson only (the floor of any consumer). Measured:
-decode + validate with the contract's models, then decode + validate + apply the ledger.
-Broker-level throughput and latency benchmarks arrive with the full ledger (issue 4).
+In process: parsing with orjson only (the floor), decode + validate with the contract's
+models, then decode + ledger + encode outputs. Through the broker (bench/pipeline.py):
+one worker's throughput next to a plain confluent-kafka consumer, and latency at fixed
+offered rates. Results are printed as tables and written to bench/results/*.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,12 +21,14 @@ from typing import Any
 
 import orjson
 
+from bench import pipeline
 from schemas.codec import decode, encode
 from services.cli.output import table
 from services.domain.ledger import Ledger, dump_state, load_state, new_ledger
 from services.domain.matching import apply
 from services.domain.policy import Policy
 from services.samples.demo import demo_events
+from services.settings import get_settings
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -45,8 +50,8 @@ def _rate(name: str, messages: list[bytes], step: Callable[[bytes], Any]) -> dic
     }
 
 
-def main() -> None:
-    messages = _messages(orders=20_000)
+def core(orders: int) -> list[dict[str, Any]]:
+    messages = _messages(orders=orders)
     ledgers: dict[str, Ledger] = {}
     policy = Policy()
 
@@ -69,30 +74,77 @@ def main() -> None:
         _rate("decode + validate (pydantic)", messages, decode),
         _rate("decode + ledger apply + encode outputs", messages, ledger_step),
     ]
-    print(
-        table(
-            ("step", "events", "seconds", "events/s"),
-            [(r["name"], r["events"], r["seconds"], r["events_per_second"]) for r in rows],
-        )
+    sizes = [len(dump_state(ledger)) for ledger in ledgers.values()]
+    rows.append(
+        {
+            "name": "stored ledger, bytes per order",
+            "events": len(sizes),
+            "seconds": 0,
+            "events_per_second": round(sum(sizes) / len(sizes)),
+        }
     )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--orders", type=int, default=50_000, help="orders for throughput")
+    parser.add_argument("--seconds", type=float, default=10, help="seconds per offered rate")
+    parser.add_argument("--rates", default="500,2000,5000", help="offered rates, events/s")
+    parser.add_argument("--core-only", action="store_true", help="skip the broker benchmarks")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {}
+    print("ledger core, in process …", file=sys.stderr)
+    results["core"] = core(orders=20_000)
+    rows = [(r["name"], r["events"], r["seconds"], r["events_per_second"]) for r in results["core"]]
+    print(table(("step", "events", "seconds", "events/s"), rows))
+    if not args.core_only:
+        bootstrap = get_settings().kafka_bootstrap
+        print(f"\nthroughput through {bootstrap}: {args.orders} orders …", file=sys.stderr)
+        t = pipeline.ledger_throughput(bootstrap, args.orders)
+        results["throughput"] = t
+        b = t["baseline"]
+        print()
+        print(
+            table(
+                ("consumer", "events", "seconds", "events/s"),
+                [
+                    (
+                        "baseline: confluent-kafka + orjson",
+                        b["events"],
+                        b["seconds"],
+                        b["events_per_second"],
+                    ),
+                    (
+                        "o2c worker (ledger)",
+                        t["input_events"],
+                        t["processing_seconds"],
+                        t["events_per_second"],
+                    ),
+                ],
+            )
+        )
+        rates = [int(r) for r in args.rates.split(",")]
+        print(f"\nlatency at {rates} events/s, {args.seconds:.0f} s each …", file=sys.stderr)
+        results["latency"] = pipeline.ledger_latency(bootstrap, rates, args.seconds)
+        columns = ("offered_rate", "events", "outputs", "p50_ms", "p95_ms", "p99_ms", "max_ms")
+        print()
+        print(
+            table(
+                ("offered/s", "events", "outputs", "p50 ms", "p95 ms", "p99 ms", "max ms"),
+                [tuple(r.get(c, "-") for c in columns) for r in results["latency"]],
+            )
+        )
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"ledger-core-{stamp}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "benchmark": "ledger-core",
-                "at": stamp,
-                "results": rows,
-                "machine": {
-                    "python": platform.python_version(),
-                    "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                },
-            },
-            indent=2,
-        )
-    )
+    path = RESULTS / f"bench-{stamp}.json"
+    machine = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+    path.write_text(json.dumps({"at": stamp, "results": results, "machine": machine}, indent=2))
     print(f"\nwritten {path}")
 
 

@@ -39,6 +39,16 @@ def _docker_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:
+    """Kafka and PostgreSQL, with every topic of the contract created."""
+    from schemas.topics import ALL_TOPICS
+    from services.kafka_io import ensure_topics
+
+    for found in _find_services():
+        ensure_topics(found.kafka_bootstrap, ALL_TOPICS)
+        yield found
+
+
+def _find_services() -> Iterator[Services]:
     bootstrap = os.environ.get("O2C_KAFKA_BOOTSTRAP")
     database_url = os.environ.get("O2C_DATABASE_URL")
     if bootstrap and database_url:

@@ -1,0 +1,350 @@
+"""Ledger throughput and latency through the real broker, beside a same-run baseline.
+
+- baseline: a plain confluent-kafka consumer reading the same input partitions and parsing
+  every value with orjson — the ceiling for any consumer on this machine;
+- throughput: a fresh `o2c worker` over events already on the broker, timed from its first
+  output to its last (Kafka timestamps of the outputs);
+- latency: the worker caught up, events offered at a fixed rate with `time` = the moment
+  of sending; latency = output's Kafka timestamp − input's event time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from schemas.topics import ALL_TOPICS, MATCHES, MISMATCHES, ORDERS, PAYMENTS
+from services.kafka_io import ensure_topics, lag, producer
+from services.worker.processors import LEDGER_INPUTS
+
+INPUTS = [t.name for t in LEDGER_INPUTS]
+# Far from the business days anything else closes: no time-driven rule fires here.
+T0 = datetime(2032, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _event(kind: str, data: dict[str, Any], at: datetime) -> bytes:
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "bench",
+            "type": f"o2c.{kind}.v1",
+            "time": at.isoformat(),
+            "data": data,
+        }
+    )
+
+
+def order_stream(orders: int, run: str, at: datetime = T0) -> Iterator[tuple[str, str, bytes]]:
+    """(topic, key, value) for `orders` orders: placed then paid; every 10th overpaid."""
+    for n in range(orders):
+        order_id = f"B{run}-{n}"
+        when = at + timedelta(milliseconds=n)
+        yield (
+            ORDERS.name,
+            order_id,
+            _event(
+                "order.placed",
+                {
+                    "order_id": order_id,
+                    "customer_id": f"C{n % 500}",
+                    "channel": "web",
+                    "currency": "CNY",
+                    "total_amount": "100.00",
+                    "placed_at": when.isoformat(),
+                },
+                when,
+            ),
+        )
+        amount = "120.00" if n % 10 == 0 else "100.00"
+        yield (
+            PAYMENTS.name,
+            order_id,
+            _event(
+                "payment.captured",
+                {
+                    "payment_id": f"P{run}-{n}",
+                    "order_id": order_id,
+                    "method": "voucher",
+                    "amount": amount,
+                    "currency": "CNY",
+                    "captured_at": when.isoformat(),
+                },
+                when,
+            ),
+        )
+
+
+def _publish(bootstrap: str, messages: Iterator[tuple[str, str, bytes]]) -> int:
+    out = producer(bootstrap, **{"linger.ms": 20, "batch.size": 1_000_000})
+    count = 0
+    for topic, key, value in messages:
+        while True:
+            try:
+                out.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                out.poll(0.1)
+        count += 1
+    out.flush(120)
+    return count
+
+
+def _ends(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "o2c-bench"})
+    try:
+        metadata = c.list_topics(timeout=30)
+        ends = []
+        for name in topics:
+            for p in metadata.topics[name].partitions:
+                _low, high = c.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                ends.append(TopicPartition(name, p, high))
+        return ends
+    finally:
+        c.close()
+
+
+def baseline_consumer(bootstrap: str, start: list[TopicPartition], expected: int) -> dict[str, Any]:
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"o2c-bench-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 52428800,
+        }
+    )
+    c.assign(start)
+    seen = 0
+    started = time.perf_counter()
+    try:
+        while seen < expected and time.perf_counter() - started < 120:
+            for msg in c.consume(10_000, timeout=0.5):
+                if msg.error():
+                    continue
+                orjson.loads(msg.value() or b"{}")
+                seen += 1
+    finally:
+        c.close()
+    seconds = time.perf_counter() - started
+    return {
+        "events": seen,
+        "seconds": round(seconds, 3),
+        "events_per_second": round(seen / seconds),
+    }
+
+
+class Worker:
+    def __init__(self, bootstrap: str, app_id: str, workdir: Path) -> None:
+        env = dict(
+            os.environ,
+            O2C_KAFKA_BOOTSTRAP=bootstrap,
+            O2C_APP_ID=app_id,
+            O2C_STATE_DIR=str(workdir / "state"),
+            O2C_METRICS_PORT="0",
+            O2C_LOG_LEVEL="warning",
+            O2C_SOURCE=app_id,
+        )
+        self.log = workdir / "worker.log"
+        self.app_id = app_id
+        self.bootstrap = bootstrap
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli.main", "worker"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def wait_caught_up(self, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while lag(self.bootstrap, self.app_id, INPUTS) > 0:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker stopped; see {self.log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker not caught up after {timeout}s")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _commit(bootstrap: str, group: str, offsets: list[TopicPartition]) -> None:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        c.commit(offsets=offsets, asynchronous=False)
+    finally:
+        c.close()
+
+
+def _outputs(
+    bootstrap: str, since: list[TopicPartition], source: str, idle: float = 3.0
+) -> list[tuple[int, dict[str, Any]]]:
+    """(Kafka timestamp in ms, document) of outputs written by `source` since `since`."""
+    c = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "o2c-bench", "enable.auto.commit": False}
+    )
+    c.assign(since)
+    found = []
+    last = time.monotonic()
+    try:
+        while time.monotonic() - last < idle:
+            for msg in c.consume(10_000, timeout=0.3):
+                if msg.error():
+                    continue
+                last = time.monotonic()
+                value = msg.value() or b""
+                if f'"source":"{source}"'.encode() not in value:
+                    continue
+                found.append((msg.timestamp()[1], orjson.loads(value)))
+    finally:
+        c.close()
+    return found
+
+
+def ledger_throughput(bootstrap: str, orders: int) -> dict[str, Any]:
+    ensure_topics(bootstrap, ALL_TOPICS)
+    run = uuid.uuid4().hex[:6]
+    start = _ends(bootstrap, INPUTS)
+    published = _publish(bootstrap, order_stream(orders, run))
+    baseline = baseline_consumer(
+        bootstrap, [tp for tp in start if tp.topic in (ORDERS.name, PAYMENTS.name)], published
+    )
+    app_id = f"bench-{run}"
+    _commit(bootstrap, app_id, start)
+    since = _ends(bootstrap, [MATCHES.name, MISMATCHES.name])
+    with tempfile.TemporaryDirectory() as tmp:
+        worker = Worker(bootstrap, app_id, Path(tmp))
+        started = time.monotonic()
+        try:
+            worker.wait_caught_up()
+        finally:
+            worker.stop()
+        wall = time.monotonic() - started
+    outputs = _outputs(bootstrap, since, app_id)
+    stamps = [ts for ts, _ in outputs]
+    busy = (max(stamps) - min(stamps)) / 1000 if stamps else float("nan")
+    return {
+        "input_events": published,
+        "outputs": len(outputs),
+        "processing_seconds": round(busy, 3),
+        "events_per_second": round(published / busy) if busy else None,
+        "wall_seconds_including_startup": round(wall, 1),
+        "baseline": baseline,
+    }
+
+
+def ledger_latency(bootstrap: str, rates: list[int], seconds: float) -> list[dict[str, Any]]:
+    """Latency of outputs at fixed offered rates, one worker already caught up."""
+    run = uuid.uuid4().hex[:6]
+    app_id = f"bench-lat-{run}"
+    _commit(bootstrap, app_id, _ends(bootstrap, INPUTS))
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        worker = Worker(bootstrap, app_id, Path(tmp))
+        try:
+            time.sleep(8)  # joined and assigned
+            for rate in rates:
+                since = _ends(bootstrap, [MATCHES.name, MISMATCHES.name])
+                sent = _offer(bootstrap, rate, seconds, f"{run}-{rate}")
+                worker.wait_caught_up()
+                outputs = _outputs(bootstrap, since, app_id)
+                latencies = [
+                    ts / 1000 - sent[doc["causationid"]]
+                    for ts, doc in outputs
+                    if doc.get("causationid") in sent
+                ]
+                results.append(_percentiles(rate, len(sent), latencies))
+        finally:
+            worker.stop()
+    return results
+
+
+def _offer(bootstrap: str, rate: int, seconds: float, run: str) -> dict[str, float]:
+    """Publish `rate` events per second for `seconds`; event id -> its `time` (epoch s)."""
+    out: Producer = producer(bootstrap, **{"linger.ms": 0})
+    sent: dict[str, float] = {}
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    n = 0
+    while n < total:
+        due = started + n / rate
+        now = time.perf_counter()
+        if now < due:
+            time.sleep(due - now)
+        at = datetime.now(UTC)
+        topic, key, value = _one(run, n, at)
+        out.produce(topic, value=value, key=key)
+        out.poll(0)
+        sent[orjson.loads(value)["id"]] = at.timestamp()
+        n += 1
+    out.flush(60)
+    return sent
+
+
+def _one(run: str, n: int, at: datetime) -> tuple[str, str, bytes]:
+    order_id = f"L{run}-{n // 2}"
+    if n % 2 == 0:
+        return (
+            ORDERS.name,
+            order_id,
+            _event(
+                "order.placed",
+                {
+                    "order_id": order_id,
+                    "customer_id": "C1",
+                    "channel": "web",
+                    "currency": "CNY",
+                    "total_amount": "10.00",
+                    "placed_at": at.isoformat(),
+                },
+                at,
+            ),
+        )
+    return (
+        PAYMENTS.name,
+        order_id,
+        _event(
+            "payment.captured",
+            {
+                "payment_id": f"P{order_id}",
+                "order_id": order_id,
+                "method": "voucher",
+                "amount": "10.00",
+                "currency": "CNY",
+                "captured_at": at.isoformat(),
+            },
+            at,
+        ),
+    )
+
+
+def _percentiles(rate: int, sent: int, latencies: list[float]) -> dict[str, Any]:
+    if len(latencies) < 2:
+        return {"offered_rate": rate, "events": sent, "outputs": len(latencies)}
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "offered_rate": rate,
+        "events": sent,
+        "outputs": len(latencies),
+        "p50_ms": round(q[49] * 1000, 1),
+        "p95_ms": round(q[94] * 1000, 1),
+        "p99_ms": round(q[98] * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+    }
