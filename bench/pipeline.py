@@ -27,7 +27,7 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from schemas.topics import ALL_TOPICS, MATCHES, MISMATCHES, ORDERS, PAYMENTS
-from services.kafka_io import ensure_topics, lag, producer
+from services.kafka_io import commit_offsets, end_offsets, ensure_topics, lag, producer
 from services.worker.processors import LEDGER_INPUTS
 
 INPUTS = [t.name for t in LEDGER_INPUTS]
@@ -103,20 +103,6 @@ def _publish(bootstrap: str, messages: Iterator[tuple[str, str, bytes]]) -> int:
     return count
 
 
-def _ends(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "o2c-bench"})
-    try:
-        metadata = c.list_topics(timeout=30)
-        ends = []
-        for name in topics:
-            for p in metadata.topics[name].partitions:
-                _low, high = c.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-                ends.append(TopicPartition(name, p, high))
-        return ends
-    finally:
-        c.close()
-
-
 def baseline_consumer(bootstrap: str, start: list[TopicPartition], expected: int) -> dict[str, Any]:
     c = Consumer(
         {
@@ -185,14 +171,6 @@ class Worker:
             self.process.kill()
 
 
-def _commit(bootstrap: str, group: str, offsets: list[TopicPartition]) -> None:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        c.commit(offsets=offsets, asynchronous=False)
-    finally:
-        c.close()
-
-
 def _outputs(
     bootstrap: str, since: list[TopicPartition], source: str, idle: float = 3.0
 ) -> list[tuple[int, dict[str, Any]]]:
@@ -221,14 +199,14 @@ def _outputs(
 def ledger_throughput(bootstrap: str, orders: int) -> dict[str, Any]:
     ensure_topics(bootstrap, ALL_TOPICS)
     run = uuid.uuid4().hex[:6]
-    start = _ends(bootstrap, INPUTS)
+    start = end_offsets(bootstrap, INPUTS)
     published = _publish(bootstrap, order_stream(orders, run))
     baseline = baseline_consumer(
         bootstrap, [tp for tp in start if tp.topic in (ORDERS.name, PAYMENTS.name)], published
     )
     app_id = f"bench-{run}"
-    _commit(bootstrap, app_id, start)
-    since = _ends(bootstrap, [MATCHES.name, MISMATCHES.name])
+    commit_offsets(bootstrap, app_id, start)
+    since = end_offsets(bootstrap, [MATCHES.name, MISMATCHES.name])
     with tempfile.TemporaryDirectory() as tmp:
         worker = Worker(bootstrap, app_id, Path(tmp))
         started = time.monotonic()
@@ -254,14 +232,14 @@ def ledger_latency(bootstrap: str, rates: list[int], seconds: float) -> list[dic
     """Latency of outputs at fixed offered rates, one worker already caught up."""
     run = uuid.uuid4().hex[:6]
     app_id = f"bench-lat-{run}"
-    _commit(bootstrap, app_id, _ends(bootstrap, INPUTS))
+    commit_offsets(bootstrap, app_id, end_offsets(bootstrap, INPUTS))
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         worker = Worker(bootstrap, app_id, Path(tmp))
         try:
             time.sleep(8)  # joined and assigned
             for rate in rates:
-                since = _ends(bootstrap, [MATCHES.name, MISMATCHES.name])
+                since = end_offsets(bootstrap, [MATCHES.name, MISMATCHES.name])
                 sent = _offer(bootstrap, rate, seconds, f"{run}-{rate}")
                 worker.wait_caught_up()
                 outputs = _outputs(bootstrap, since, app_id)

@@ -223,3 +223,27 @@ def lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:
         return behind
     finally:
         c.close()
+
+
+def end_offsets(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+    """The current end of every partition of `topics`."""
+    c = consumer(bootstrap, "o2c-reader")
+    try:
+        metadata = c.list_topics(timeout=30)
+        ends = []
+        for name in topics:
+            for p in metadata.topics[name].partitions:
+                _low, high = c.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                ends.append(TopicPartition(name, p, high))
+        return ends
+    finally:
+        c.close()
+
+
+def commit_offsets(bootstrap: str, group_id: str, offsets: list[TopicPartition]) -> None:
+    """Make consumer group `group_id` start at `offsets`, as if it had read all before them."""
+    c = consumer(bootstrap, group_id)
+    try:
+        c.commit(offsets=offsets, asynchronous=False)
+    finally:
+        c.close()

@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, TopicPartition
 from schemas.base import CloudEvent
 from schemas.codec import decode
 from schemas.topics import CLOCK, OUTPUT_MAX_MESSAGE_BYTES
+from services import kafka_io
 
 
 class OutputWatcher:
@@ -60,26 +61,11 @@ def _ledger_input_names() -> list[str]:
 def end_offsets(bootstrap: str, topics: Iterable[str] | None = None) -> list[TopicPartition]:
     """The current end of every partition of `topics` (default: every worker input)."""
     names = list(topics) if topics is not None else _ledger_input_names()
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "o2c-tests"})
-    try:
-        metadata = c.list_topics(timeout=30)
-        ends = []
-        for name in names:
-            for p in metadata.topics[name].partitions:
-                _low, high = c.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-                ends.append(TopicPartition(name, p, high))
-        return ends
-    finally:
-        c.close()
+    return kafka_io.end_offsets(bootstrap, names)
 
 
 def commit_offsets(bootstrap: str, group_id: str, offsets: list[TopicPartition]) -> None:
-    """Make `group_id` start at `offsets`, as if it had processed everything before them."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id})
-    try:
-        c.commit(offsets=offsets, asynchronous=False)
-    finally:
-        c.close()
+    kafka_io.commit_offsets(bootstrap, group_id, offsets)
 
 
 def lag_of(bootstrap: str, group_id: str) -> int:

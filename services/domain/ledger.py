@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import TypeVar
 
 from pydantic import TypeAdapter
@@ -288,44 +289,16 @@ def record(ledger: Ledger, event: CloudEvent) -> Ledger:
     return ledger
 
 
-def _amendment_id(a: Amendment) -> str:
-    return a.event_id
-
-
-def _invoice_id(f: Invoice) -> str:
-    return f.invoice_id
-
-
-def _note_id(f: CreditNote) -> str:
-    return f.credit_note_id
-
-
-def _payment_id(f: Capture) -> str:
-    return f.payment_id
-
-
-def _reversal_id(f: Reversal) -> str:
-    return f.payment_id
-
-
-def _refund_id(f: Refund) -> str:
-    return f.refund_id
-
-
-def _chargeback_id(f: Chargeback) -> str:
-    return f.chargeback_id
-
-
-def _outcome_id(f: ChargebackOutcome) -> str:
-    return f.chargeback_id
-
-
-def _settlement_id(f: Settlement) -> str:
-    return f.settlement_id
-
-
-def _application_id(f: Application) -> str:
-    return f.application_id
+_amendment_id = attrgetter("event_id")
+_invoice_id = attrgetter("invoice_id")
+_note_id = attrgetter("credit_note_id")
+_payment_id = attrgetter("payment_id")
+_reversal_id = attrgetter("payment_id")
+_refund_id = attrgetter("refund_id")
+_chargeback_id = attrgetter("chargeback_id")
+_outcome_id = attrgetter("chargeback_id")
+_settlement_id = attrgetter("settlement_id")
+_application_id = attrgetter("application_id")
 
 
 LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
