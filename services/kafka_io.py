@@ -66,6 +66,7 @@ def ensure_topics(
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
+        _wait_for_leaders(client, [t.name for t in missing], timeout)
     existing = [t for t in wanted if t.name in metadata]
     updated = _align_configs(client, existing, timeout)
     states = {t.name: "created" for t in missing} | dict.fromkeys(updated, "updated")
@@ -77,6 +78,26 @@ def ensure_topics(
         )
         for t in wanted
     ]
+
+
+def _wait_for_leaders(client: AdminClient, names: list[str], timeout: float) -> None:
+    """A new topic's partitions answer only once they have a leader: wait for that, so that
+    whoever reads or writes right after creating the topics is not refused."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = client.list_topics(timeout=timeout).topics
+        waiting = [
+            name
+            for name in names
+            if name not in topics
+            or topics[name].error is not None
+            or any(p.leader < 0 or p.error is not None for p in topics[name].partitions.values())
+        ]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaException(f"topics without a leader after {timeout}s: {waiting}")
+        time.sleep(0.2)
 
 
 def _align_configs(client: AdminClient, topics: list[Topic], timeout: float) -> list[str]:
