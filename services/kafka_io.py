@@ -238,7 +238,7 @@ def lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:
         ]
         behind = 0
         for tp in c.committed(partitions, timeout=30):
-            low, high = c.get_watermark_offsets(tp, timeout=10)
+            low, high = watermarks(c, tp)
             position = tp.offset if tp.offset >= 0 else low
             behind += max(0, high - position)
         return behind
@@ -254,11 +254,25 @@ def end_offsets(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
         ends = []
         for name in topics:
             for p in metadata.topics[name].partitions:
-                _low, high = c.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                _low, high = watermarks(c, TopicPartition(name, p))
                 ends.append(TopicPartition(name, p, high))
         return ends
     finally:
         c.close()
+
+
+def watermarks(c: Consumer, tp: TopicPartition, timeout: float = 30.0) -> tuple[int, int]:
+    """Low and high watermark of a partition, asking again while its leader is moving in
+    (a new topic's metadata can name a leader a moment before that leader serves it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = c.get_watermark_offsets(tp, timeout=10)
+            return int(low), int(high)
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def commit_offsets(bootstrap: str, group_id: str, offsets: list[TopicPartition]) -> None:

@@ -20,15 +20,7 @@ class OutputWatcher:
         self._consumer = Consumer(
             {"bootstrap.servers": bootstrap, "group.id": "o2c-tests", "enable.auto.commit": False}
         )
-        metadata = self._consumer.list_topics(timeout=30)
-        start = []
-        for name in topics:
-            for p in metadata.topics[name].partitions:
-                _low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(name, p), timeout=10
-                )
-                start.append(TopicPartition(name, p, high))
-        self._consumer.assign(start)
+        self._consumer.assign(kafka_io.end_offsets(bootstrap, topics))
         self.seen: list[tuple[str, CloudEvent]] = []
 
     def collect(
