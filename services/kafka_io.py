@@ -261,6 +261,16 @@ def end_offsets(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
         c.close()
 
 
+_MOVING_LEADER = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._TIMED_OUT,
+    }
+)
+
+
 def watermarks(c: Consumer, tp: TopicPartition, timeout: float = 30.0) -> tuple[int, int]:
     """Low and high watermark of a partition, asking again while its leader is moving in
     (a new topic's metadata can name a leader a moment before that leader serves it)."""
@@ -270,7 +280,9 @@ def watermarks(c: Consumer, tp: TopicPartition, timeout: float = 30.0) -> tuple[
             low, high = c.get_watermark_offsets(tp, timeout=10)
             return int(low), int(high)
         except KafkaException as exc:
-            if not exc.args[0].retriable() or time.monotonic() > deadline:
+            # librdkafka does not mark NOT_LEADER_FOR_PARTITION retriable here; it passes
+            # once its metadata catches up, so anything is asked again until the deadline.
+            if exc.args[0].code() not in _MOVING_LEADER or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
 
