@@ -144,20 +144,43 @@ def test_worker_killed_mid_stream_recovers_and_emits_what_an_uninterrupted_run_e
         assert time.monotonic() < deadline, "the first worker wrote no outputs"
     os.kill(first.process.pid, signal.SIGKILL)
     first.process.wait()
+    # Let the broker expire the dead member (session timeout 6 s) before its successor joins.
+    time.sleep(8)
     before_kill = _collect(services, since, source, published.event_ids)
     assert len(before_kill) < len(uninterrupted), "the worker finished before it was killed"
 
     # A new state directory: the table must come back from its changelog topic.
     second = start_worker(services, tmp_path / "second", app_id, O2C_SOURCE=source)
     try:
-        _wait_until_processed(services, app_id)
+        # Done when its outputs stop growing. Its committed offsets are not a measure here:
+        # after a restart faust sometimes commits one offset per partition per commit
+        # interval long after the work is done (a known issue, see the README).
+        recovered = _outputs_settle(services, since, source, published.event_ids)
     finally:
         stop_worker(second)
-    recovered = _collect(services, since, source, published.event_ids)
     print(f"outputs: uninterrupted {len(uninterrupted)}, before the kill {len(before_kill)}, "
           f"after recovery {len(recovered)}")  # fmt: skip
     assert recovered.keys() == uninterrupted.keys()
     assert recovered == uninterrupted
+
+
+def _outputs_settle(
+    services: Services,
+    since: list[TopicPartition],
+    source: str,
+    causes: frozenset[str],
+    quiet: float = 15,
+    timeout: float = 240,
+) -> Outputs:
+    deadline = time.monotonic() + timeout
+    outputs = _collect(services, since, source, causes)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        latest = _collect(services, since, source, causes)
+        if latest == outputs:
+            return latest
+        outputs = latest
+    return outputs
 
 
 def _collect_quick(
