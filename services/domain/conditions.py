@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from schemas.events import ReasonCode, Severity
-from services.domain.assessment import invoiced, money, net_capture, total
+from services.domain.assessment import Money, invoiced, money, net_capture, total
 from services.domain.ledger import ZERO, Assessment, Capture, Ledger
 from services.domain.policy import Policy
 
@@ -47,9 +47,10 @@ def conditions(
     found = _foreign_currency(ledger, now.currency)
     if ledger.order is None:
         return found + _without_order(ledger, now, today)
+    m = money(ledger, now.currency)
     found += _chargebacks(ledger)
-    found += _unsettled(ledger, now.currency, policy, today)
-    found += _refunds_beyond_paid(ledger, now.currency, policy)
+    found += _unsettled(ledger, now.currency, m, policy, today)
+    found += _refunds_beyond_paid(m, now.currency, policy)
     if ledger.cancelled:
         if now.paid > policy.tolerance(now.currency):
             found.append(
@@ -105,11 +106,11 @@ def _chargebacks(ledger: Ledger) -> list[Condition]:
 
 
 def _unsettled(
-    ledger: Ledger, currency: str, policy: Policy, today: date | None
+    ledger: Ledger, currency: str, m: Money, policy: Policy, today: date | None
 ) -> list[Condition]:
     if today is None:
         return []
-    settled = money(ledger, currency).settled_payment_ids
+    settled = m.settled_payment_ids
     return [
         Condition(
             ReasonCode.PAYMENT_NOT_SETTLED, c.payment_id, c.currency, None, c.amount, c.payment_id
@@ -127,8 +128,7 @@ def _settlement_overdue(capture: Capture, policy: Policy, today: date) -> bool:
     return days is not None and today >= capture.captured_at.date() + timedelta(days=days)
 
 
-def _refunds_beyond_paid(ledger: Ledger, currency: str, policy: Policy) -> list[Condition]:
-    m = money(ledger, currency)
+def _refunds_beyond_paid(m: Money, currency: str, policy: Policy) -> list[Condition]:
     received = m.captured + m.from_bank
     if m.refunded - received > policy.tolerance(currency):
         return [Condition(ReasonCode.REFUND_EXCEEDS_PAID, "", currency, received, m.refunded)]

@@ -50,7 +50,7 @@ async def _or_stop(work: Awaitable[None], where: Any) -> None:
         os._exit(70)
 
 
-async def consume(app: faust.App, stream: Any, handle: Handler) -> None:
+async def consume(stream: Any, handle: Handler) -> None:
     """Run `handle` on each message, acknowledging it only after `handle` returned.
 
     faust acknowledges an event when the loop leaves it, even by an exception, and would then
@@ -99,4 +99,4 @@ def register_processors(app: faust.App, settings: Settings) -> None:
 
     @app.agent(raw_topic(app, CLOCK), name="clock-fanout", concurrency=1)
     async def clock_fanout(stream: Any) -> None:
-        await consume(app, stream, handle_clock)
+        await consume(stream, handle_clock)
