@@ -14,15 +14,19 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import PlainSerializer, TypeAdapter
 
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import OrderStatus, ReasonCode
 
 ZERO = Decimal(0)
+
+# Stored sorted: a set's iteration order changes from process to process (string hashing is
+# salted), and the same ledger should always be the same bytes in its changelog.
+EventIds = Annotated[frozenset[str], PlainSerializer(sorted, return_type=list[str])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +170,7 @@ class Ledger:
     chargeback_outcomes: tuple[ChargebackOutcome, ...] = ()
     settlements: tuple[Settlement, ...] = ()
     applications: tuple[Application, ...] = ()
-    applied_event_ids: frozenset[str] = frozenset()
+    applied_event_ids: EventIds = frozenset()
     # What outputs last said, so that only real changes are reported.
     reported: Assessment | None = None
     open_mismatches: tuple[OpenMismatch, ...] = ()

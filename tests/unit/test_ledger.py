@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
@@ -460,3 +461,28 @@ def test_state_of_another_format_is_refused_with_what_to_do() -> None:
 
     with pytest.raises(StateFormatError, match="new O2C_APP_ID"):
         load_state(b'{"order_id": "ORD-1"}')
+
+
+def test_stored_ledger_is_the_same_bytes_in_every_process() -> None:
+    """Set iteration order follows the process's string-hash salt; stored state must not."""
+    import subprocess
+    import sys
+
+    program = (
+        "from tests.unit.test_ledger import fold; from tests.factories import *; "
+        "from services.domain.ledger import dump_state; import sys; "
+        "ledger, _ = fold([order_placed('ORD-1', '100.00').model_copy(update={'id': 'o'})] + "
+        "[payment_captured(f'p{n}', 'ORD-1', '1.00').model_copy(update={'id': f'e{n}'}) "
+        "for n in range(20)]); "
+        "sys.stdout.buffer.write(dump_state(ledger))"
+    )
+    stored = {
+        subprocess.run(
+            [sys.executable, "-c", program],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(stored) == 1
