@@ -16,7 +16,7 @@ from schemas.base import CloudEvent
 from services.domain.assessment import assess
 from services.domain.conditions import SEVERITY, Condition, conditions
 from services.domain.ledger import Assessment, Ledger, OpenMismatch, Outputs, record
-from services.domain.outputs import derived_id, output
+from services.domain.outputs import derived_id, output, trusted
 from services.domain.policy import Policy
 
 
@@ -86,7 +86,8 @@ def _mismatch_changes(
 
 def _balance_changed(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.BalanceChanged:
     assert ledger.order is not None
-    data = ev.BalanceChangedData(
+    data = trusted(
+        ev.BalanceChangedData,
         order_id=ledger.key,
         customer_id=ledger.customer_id,
         currency=now.currency,
@@ -106,7 +107,8 @@ def _balance_changed(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.B
 def _writeoff(
     ledger: Ledger, now: Assessment, cause: CloudEvent, amount: object
 ) -> ev.WriteoffApplied:
-    data = ev.WriteoffAppliedData(
+    data = trusted(
+        ev.WriteoffAppliedData,
         order_id=ledger.key,
         amount=amount,
         currency=now.currency,
@@ -117,7 +119,8 @@ def _writeoff(
 
 def _matched(ledger: Ledger, now: Assessment, cause: CloudEvent) -> ev.OrderMatched:
     assert ledger.order is not None
-    data = ev.OrderMatchedData(
+    data = trusted(
+        ev.OrderMatchedData,
         order_id=ledger.key,
         customer_id=ledger.order.customer_id,
         currency=now.currency,
@@ -134,7 +137,8 @@ def _detected(
     ledger: Ledger, mismatch_id: str, condition: Condition, cause: CloudEvent
 ) -> ev.MismatchDetected:
     expected, actual = condition.expected, condition.actual
-    data = ev.MismatchDetectedData(
+    data = trusted(
+        ev.MismatchDetectedData,
         mismatch_id=mismatch_id,
         reason=condition.reason,
         severity=SEVERITY[condition.reason],
@@ -151,7 +155,8 @@ def _detected(
 
 
 def _resolved(ledger: Ledger, mismatch: OpenMismatch, cause: CloudEvent) -> ev.MismatchResolved:
-    data = ev.MismatchResolvedData(
+    data = trusted(
+        ev.MismatchResolvedData,
         mismatch_id=mismatch.mismatch_id,
         resolution="auto",
         reason=mismatch.reason,

@@ -10,7 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.base import CloudEvent
+from schemas.codec import decode, encode
+from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES
 from services.domain.assessment import assess
+from services.domain.ledger import dump_state, load_state
 from tests.factories import T0, event, order_placed, payment_captured
 from tests.unit.test_ledger import POLICY, fold
 
@@ -215,6 +218,23 @@ def test_no_float_anywhere_in_the_ledger_or_its_outputs(history: list[CloudEvent
     assert _floats_in(assess(ledger, POLICY)) == []
     for output in outputs:
         assert _floats_in(output.data.model_dump()) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(history=histories())
+def test_every_output_is_a_valid_event_of_the_contract(history: list[CloudEvent]) -> None:
+    """Outputs are built without re-running the validators (outputs.py); this is the check
+    that they would pass them: parsing the encoded output gives the same event back."""
+    _ledger, outputs = fold(history)
+    for output in outputs:
+        assert decode(encode(output), max_bytes=OUTPUT_MAX_MESSAGE_BYTES) == output
+
+
+@settings(max_examples=50, deadline=None)
+@given(history=histories())
+def test_stored_ledger_round_trips_exactly(history: list[CloudEvent]) -> None:
+    ledger, _ = fold(history)
+    assert load_state(dump_state(ledger)) == ledger
 
 
 def test_generated_histories_reach_every_ledger_reason_code() -> None:
