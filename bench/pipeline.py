@@ -28,9 +28,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from schemas.topics import ALL_TOPICS, MATCHES, MISMATCHES, ORDERS, PAYMENTS
 from services.kafka_io import commit_offsets, end_offsets, ensure_topics, lag, producer
-from services.worker.processors import LEDGER_INPUTS
+from services.worker.processors import WORKER_INPUTS
 
-INPUTS = [t.name for t in LEDGER_INPUTS]
+INPUTS = [t.name for t in WORKER_INPUTS]
 # Far from the business days anything else closes: no time-driven rule fires here.
 T0 = datetime(2032, 1, 5, 9, 0, tzinfo=UTC)
 

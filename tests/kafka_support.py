@@ -9,7 +9,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from schemas.base import CloudEvent
 from schemas.codec import decode
-from schemas.topics import CLOCK, OUTPUT_MAX_MESSAGE_BYTES
+from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES
 from services import kafka_io
 
 
@@ -44,15 +44,15 @@ class OutputWatcher:
         self._consumer.close()
 
 
-def _ledger_input_names() -> list[str]:
-    from services.worker.processors import LEDGER_INPUTS
+def _worker_input_names() -> list[str]:
+    from services.worker.processors import WORKER_INPUTS
 
-    return [t.name for t in LEDGER_INPUTS] + [CLOCK.name]
+    return [t.name for t in WORKER_INPUTS]
 
 
 def end_offsets(bootstrap: str, topics: Iterable[str] | None = None) -> list[TopicPartition]:
     """The current end of every partition of `topics` (default: every worker input)."""
-    names = list(topics) if topics is not None else _ledger_input_names()
+    names = list(topics) if topics is not None else _worker_input_names()
     return kafka_io.end_offsets(bootstrap, names)
 
 
@@ -63,4 +63,4 @@ def commit_offsets(bootstrap: str, group_id: str, offsets: list[TopicPartition])
 def lag_of(bootstrap: str, group_id: str) -> int:
     from services.kafka_io import lag
 
-    return lag(bootstrap, group_id, _ledger_input_names())
+    return lag(bootstrap, group_id, _worker_input_names())
