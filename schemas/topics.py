@@ -158,6 +158,17 @@ PAYMENTS_BY_ORDER = Topic(
     retention_ms=_FOREVER,
 )
 
+# The outputs of the settlement processors that the ledger records, copied here: on
+# o2c.matches they are a fraction of a topic mostly filled by the ledger's own outputs,
+# which the ledger would otherwise have to read and skip.
+LEDGER_FACTS = Topic(
+    "o2c.internal.ledger-facts",
+    "order_id",
+    (ev.PaymentSettled, ev.PaymentApplied),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     CUSTOMERS,
     ORDERS,
@@ -173,6 +184,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     DEAD_LETTER,
     CLOCK_FANOUT,
     PAYMENTS_BY_ORDER,
+    LEDGER_FACTS,
 )
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 
@@ -187,6 +199,15 @@ HOME_TOPIC: dict[str, Topic] = {
 
 def topic_for(event: CloudEvent) -> Topic:
     return HOME_TOPIC[event.type]
+
+
+# Internal copies every writer makes beside the home topic, same key and value.
+COPIES: dict[str, tuple[Topic, ...]] = dict.fromkeys(LEDGER_FACTS.type_names, (LEDGER_FACTS,))
+
+
+def destinations(event: CloudEvent) -> tuple[Topic, ...]:
+    """Where a writer publishes `event`: its home topic, then its internal copies."""
+    return (HOME_TOPIC[event.type], *COPIES.get(event.type, ()))
 
 
 def by_name(name: str) -> Topic:

@@ -28,7 +28,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from schemas.base import CloudEvent
 from schemas.codec import encode
-from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES, Topic, topic_for
+from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES, Topic, destinations
 
 
 class DeliveryFailed(RuntimeError):
@@ -154,7 +154,10 @@ class EventProducer:
             self.delivered += 1
 
     def send(self, event: CloudEvent, topic: Topic | None = None) -> None:
-        self.send_raw((topic or topic_for(event)).name, event.partition_key(), encode(event))
+        """To `topic`, else to the event's home topic and its internal copies."""
+        value, key = encode(event), event.partition_key()
+        for target in (topic,) if topic is not None else destinations(event):
+            self.send_raw(target.name, key, value)
 
     def send_raw(self, topic: str, key: str | bytes | None, value: bytes) -> None:
         while True:

@@ -27,8 +27,7 @@ from faust.streams import _current_event
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent, encode
-from schemas.events import type_name
-from schemas.topics import MATCHES, PAYMENTS, PAYMENTS_BY_ORDER
+from schemas.topics import PAYMENTS, PAYMENTS_BY_ORDER
 from services import metrics
 from services.domain.ledger import Ledger, dump_state, load_state, new_ledger
 from services.domain.matching import apply
@@ -39,21 +38,12 @@ from services.worker.sink import Sink
 
 log = logging.getLogger(__name__)
 
-# The ledger's own outputs share o2c.matches with these two, which it consumes.
-LEDGER_FACTS_ON_MATCHES = frozenset({type_name(ev.PaymentSettled), type_name(ev.PaymentApplied)})
 CLOCK_KEY_PREFIX = b"\x00clock/"
 
 
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition the Java client, aiokafka and our producers put `key` on."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
-
-
-def header(message: RawMessage, name: str) -> str | None:
-    for key, value in message.headers:
-        if key == name:
-            return value.decode("utf-8", "replace")
-    return None
 
 
 @contextmanager
@@ -121,8 +111,6 @@ class LedgerProcessor:
         batch.commit_to_table()
 
     async def handle(self, message: RawMessage, batch: Batch) -> None:
-        if message.topic == MATCHES.name and not self._is_ledger_fact(message):
-            return  # our own outputs and other processors' payout events
         event = await self.sink.accept(message)
         if event is None:
             return
@@ -135,14 +123,6 @@ class LedgerProcessor:
         key = event.partition_key()
         assert key is not None  # every ledger fact has a key field
         await self._apply(message, key.encode(), event, self.today(message.partition, batch), batch)
-
-    def _is_ledger_fact(self, message: RawMessage) -> bool:
-        kind = header(message, "ce_type")
-        if kind is not None:
-            return kind in LEDGER_FACTS_ON_MATCHES
-        # Written by something that sets no header: look inside.
-        value = message.value or b""
-        return any(f'"type":"{k}"'.encode() in value for k in LEDGER_FACTS_ON_MATCHES)
 
     async def _forward_by_reference(self, event: CloudEvent) -> bool:
         """A payment that names no order, but whose reference does, goes to that order's

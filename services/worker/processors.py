@@ -14,7 +14,7 @@ from schemas.topics import (
     CLOCK,
     CLOCK_FANOUT,
     INVOICES,
-    MATCHES,
+    LEDGER_FACTS,
     ORDERS,
     PAYMENTS,
     PAYMENTS_BY_ORDER,
@@ -29,7 +29,7 @@ from services.worker.sink import Sink, raw_topic
 
 log = logging.getLogger(__name__)
 
-LEDGER_INPUTS = (ORDERS, INVOICES, PAYMENTS, REFUNDS, MATCHES, PAYMENTS_BY_ORDER, CLOCK_FANOUT)
+LEDGER_INPUTS = (ORDERS, INVOICES, PAYMENTS, REFUNDS, LEDGER_FACTS, PAYMENTS_BY_ORDER, CLOCK_FANOUT)
 # Every topic the worker's consumer group reads: a new group must start at the end of all
 # of them to see only new events (tests, benchmarks), and its lag is measured over them.
 WORKER_INPUTS = (*LEDGER_INPUTS, CLOCK)

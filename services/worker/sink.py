@@ -17,7 +17,7 @@ import faust
 
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent, encode
-from schemas.topics import DEAD_LETTER, Topic, topic_for
+from schemas.topics import DEAD_LETTER, Topic, destinations
 from services import metrics
 from services.worker.edge import RawMessage, accept, rejection
 
@@ -46,14 +46,16 @@ class Sink:
             if event.source != self._source:  # the deployment's name for itself
                 event = event.model_copy(update={"source": self._source})
             key = event.partition_key()
-            await self._produce(
-                topic_for(event).name,
-                None if key is None else key.encode(),
-                encode(event),
-                # Lets a consumer skip types it does not handle without parsing the value
-                # (the CloudEvents Kafka binding's name for the attribute).
-                headers=[("ce_type", event.type.encode())],
-            )
+            value = encode(event)
+            for topic in destinations(event):
+                await self._produce(
+                    topic.name,
+                    None if key is None else key.encode(),
+                    value,
+                    # Lets a consumer skip types it does not handle without parsing the
+                    # value (the CloudEvents Kafka binding's name for the attribute).
+                    headers=[("ce_type", event.type.encode())],
+                )
             self._counted(event.type).inc()
 
     async def send_raw(self, topic: Topic, key: str, value: bytes) -> None:
