@@ -1,0 +1,124 @@
+"""BAI2 cash-management files through the `bai2` package, with two documented repairs.
+
+`bai2` 0.15 trips on two things real exports do (see moov-io/bai2's test files):
+- several records on one physical line, padded to a fixed block length
+  (`...,2/   02,...`): split them at "/ <record code>," before parsing;
+- an 03 record continued by 88 records where the 03 ends exactly on a summary's type code:
+  `bai2` then glues that code to the continuation's first field ("190" + "500000"). BAI2
+  ends a record's last field with "/", so the repair joins 03 + 88 with a comma here;
+- a 16 record's free text wrapped onto a physical line of its own, without an 88 prefix:
+  a line that does not start with a record code continues the one before it;
+- a 16 record with funds type S (0/1/2+-day availability) leaving an amount blank, which
+  the spec reads as zero and `bai2` cannot: the blank is written as 0.
+Control totals in account trailers are not enforced: real exports carry record counts and
+totals that do not add up (moov-io's own samples do), and moov-io does not check them.
+Sign from the type code: 100-399 credits, 400-699 debits; 16 records with other codes
+(status, 900-999 custom) are rejected rather than guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bai2 import bai2 as bai2_lib
+from bai2.constants import TypeCodeTransaction
+
+from services.importers.errors import ImportFailed
+from services.importers.events import BankEntry
+from services.importers.money import minor_units
+
+_GLUED_RECORDS = re.compile(r"/[ \t]+(?=(?:01|02|03|16|49|88|98|99),)")
+_RECORD_START = re.compile(r"^\d\d[,:]")
+_SIMPLE_AVAILABILITY = re.compile(r"^(16,[^,]*,[^,]*,S),([^,/]*),([^,/]*),([^,/]*)")
+
+
+def _zero_blank_availability(record: str) -> str:
+    return _SIMPLE_AVAILABILITY.sub(
+        lambda m: ",".join([m[1], *(v or "0" for v in (m[2], m[3], m[4]))]), record
+    )
+
+
+def _repair(text: str) -> list[str]:
+    lines = [
+        line.strip() for line in _GLUED_RECORDS.sub("/\n", text).splitlines() if line.strip()
+    ]
+    out: list[str] = []
+    for line in lines:
+        if out and not _RECORD_START.match(line):
+            out[-1] = out[-1] + " " + line
+        elif line.startswith("88") and out and out[-1].startswith("03"):
+            previous = out[-1].removesuffix("/")
+            out[-1] = previous + "," + line[3:]
+        else:
+            out.append(line)
+    return [_zero_blank_availability(r) for r in out]
+
+
+def _where_of(lines: list[str], text: str, row: str) -> str:
+    at = text.find(row[:40])
+    return f"line {text.count(chr(10), 0, at) + 1}" if at >= 0 else f"record {row[:30]!r}"
+
+
+def parse_bai2(path: str, text: str, account: str | None = None) -> list[BankEntry]:
+    lines = _repair(text)
+    if not lines or not lines[0].startswith("01,"):
+        raise ImportFailed(path, "line 1", "a BAI2 file starts with an 01 file header record")
+    try:
+        document = bai2_lib.parse_from_lines(lines, check_integrity=False)
+    except Exception as exc:  # the library raises bare ValueErrors and its own types
+        raise _located(path, text, lines, exc) from None
+    entries: list[BankEntry] = []
+    for group in document.children:
+        as_of = group.header.as_of_date
+        for acct in group.children:
+            currency = acct.header.currency or group.header.currency or "USD"
+            account_id = account or acct.header.customer_account_number
+            for detail in acct.children:
+                entries.append(_entry(path, text, detail, account_id, currency, as_of))
+    return entries
+
+
+def _located(path: str, text: str, lines: list[str], exc: Exception) -> ImportFailed:
+    message = str(exc) or type(exc).__name__
+    code = re.search(r"'(\d{2})' is not a valid RecordCode", message)
+    if code:
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip().startswith(code.group(1) + ",") or line.strip()[:2] == code.group(1):
+                return ImportFailed(path, f"line {n}", f"unknown BAI2 record code {code.group(1)}")
+    return ImportFailed(path, "", f"not a valid BAI2 file: {message}")
+
+
+def _entry(
+    path: str, text: str, detail: Any, account_id: str, currency: str, as_of: Any
+) -> BankEntry:
+    row = detail.rows[0][1]
+    where = _where_of([], text, "16," + row)
+    kind = detail.type_code.transaction
+    if kind is TypeCodeTransaction.credit:
+        sign = 1
+    elif kind is TypeCodeTransaction.debit:
+        sign = -1
+    else:
+        raise ImportFailed(
+            path, where, f"type code {detail.type_code.code} is neither a credit nor a debit"
+        )
+    if detail.amount is None:
+        raise ImportFailed(path, where, "transaction detail without amount")
+    try:
+        amount = minor_units(sign * int(detail.amount), currency)
+    except (ValueError, KeyError) as exc:
+        raise ImportFailed(path, where, str(exc)) from None
+    availability = detail.availability or {}
+    value_date = availability.get("date") if isinstance(availability, dict) else None
+    return BankEntry(
+        account_id=account_id,
+        booking_date=as_of,
+        value_date=value_date,
+        amount=amount,
+        currency=currency,
+        remittance_info=(detail.text or "").strip() or None,
+        end_to_end_id=(detail.customer_reference or "").strip() or None,
+        bank_reference=(detail.bank_reference or "").strip() or None,
+        where=where,
+    )
