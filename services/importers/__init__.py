@@ -7,6 +7,6 @@ yields the same events byte for byte. Publishing lives in `services.importers.pu
 
 from services.importers.bank import BANK_FORMATS, detect_format, parse_bank
 from services.importers.errors import ImportFailed
-# psp: see below
+from services.importers.psp import PROVIDERS, parse_psp
 
 __all__ = ["BANK_FORMATS", "PROVIDERS", "ImportFailed", "detect_format", "parse_bank", "parse_psp"]

@@ -40,9 +40,7 @@ def _zero_blank_availability(record: str) -> str:
 
 
 def _repair(text: str) -> list[str]:
-    lines = [
-        line.strip() for line in _GLUED_RECORDS.sub("/\n", text).splitlines() if line.strip()
-    ]
+    lines = [line.strip() for line in _GLUED_RECORDS.sub("/\n", text).splitlines() if line.strip()]
     out: list[str] = []
     for line in lines:
         if out and not _RECORD_START.match(line):

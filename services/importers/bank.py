@@ -47,7 +47,7 @@ def detect_format(path: str | Path, raw: bytes) -> str:
 
 def parse_bank(
     path: str | Path,
-    format: str | None = None,  # noqa: A002 - the CLI's own word
+    format: str | None = None,
     mapping: str | Path | None = None,
     account: str | None = None,
 ) -> ImportBatch:

@@ -86,7 +86,9 @@ def parse_camt(
         record_where = f"{name}/{record_name}[{r}]"
         account_id = account or _account_id(record)
         if not account_id:
-            raise ImportFailed(path, f"element {record_where}/Acct", "no account Id; pass --account")
+            raise ImportFailed(
+                path, f"element {record_where}/Acct", "no account Id; pass --account"
+            )
         created = _date(_text(record, "CreDtTm"))
         for n, ntry in enumerate(_children(record, "Ntry"), 1):
             where = f"element {record_where}/Ntry[{n}]"
@@ -132,9 +134,7 @@ def _entry(
         raise ImportFailed(path, f"{where}/Amt", "amount without Ccy attribute")
     indicator = _text(ntry, "CdtDbtInd")
     if indicator not in ("CRDT", "DBIT"):
-        raise ImportFailed(
-            path, f"{where}/CdtDbtInd", f"must be CRDT or DBIT, got {indicator!r}"
-        )
+        raise ImportFailed(path, f"{where}/CdtDbtInd", f"must be CRDT or DBIT, got {indicator!r}")
     try:
         amount = fit_currency(parse_decimal(amt.text or ""), currency)
     except ValueError as exc:

@@ -88,7 +88,9 @@ def load_mapping(path: str | Path) -> Mapping:
         raise ImportFailed(path, "[columns]", "missing: name the file's columns there")
     unknown = sorted(set(columns_raw) - _KNOWN_COLUMNS - {"credit_marks"})
     if unknown:
-        raise ImportFailed(path, "[columns]", f"unknown keys {unknown}; known: {sorted(_KNOWN_COLUMNS)}")
+        raise ImportFailed(
+            path, "[columns]", f"unknown keys {unknown}; known: {sorted(_KNOWN_COLUMNS)}"
+        )
     columns: dict[str, tuple[str, ...]] = {}
     for key, value in columns_raw.items():
         if key == "credit_marks":
@@ -161,7 +163,9 @@ def _entry(
 
     account_id = account or _cell(cells, mapping, "account_id") or mapping.account_id
     if not account_id:
-        raise ImportFailed(path, where, "no account: map columns.account_id, set [account] id or pass --account")
+        raise ImportFailed(
+            path, where, "no account: map columns.account_id, set [account] id or pass --account"
+        )
     currency = _cell(cells, mapping, "currency") or mapping.currency
     if not currency:
         raise fail("currency", "no currency: map columns.currency or set [account] currency")
@@ -170,7 +174,9 @@ def _entry(
         amount = fit_currency(amount, currency.upper())
     except ValueError as exc:
         raise fail("amount", str(exc)) from None
-    booking = _date(_cell(cells, mapping, "booking_date"), mapping, lambda p: fail("booking_date", p))
+    booking = _date(
+        _cell(cells, mapping, "booking_date"), mapping, lambda p: fail("booking_date", p)
+    )
     if booking is None:
         raise fail("booking_date", "empty")
     value_text = _cell(cells, mapping, "value_date")
