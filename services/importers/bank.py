@@ -11,6 +11,7 @@ from services.importers.camt import parse_camt
 from services.importers.csv_mapping import load_mapping, parse_csv
 from services.importers.errors import ImportFailed
 from services.importers.events import BankEntry, InvalidEntry, bank_line_events
+from services.importers.swift_mt import decode as decode_mt
 from services.importers.swift_mt import parse_mt
 from services.importers.text import decode_statement, read_bytes
 
@@ -61,7 +62,7 @@ def parse_bank(
     skipped: list[Skipped] = []
     entries: list[BankEntry]
     if format in ("mt940", "mt942"):
-        entries = parse_mt(name, decode_statement(raw), account)
+        entries = parse_mt(name, decode_mt(raw), account)
     elif format.startswith("camt"):
         entries, skipped = parse_camt(name, raw, account)
     elif format == "bai2":

@@ -69,6 +69,17 @@ def _where(text: str, n: int) -> str:
     return f":61: entry {n + 1}"
 
 
+def decode(raw: bytes) -> str:
+    """The encodings `mt-940` tries, in its order: its expected parses were made with them
+    (Hungarian banks send code page 852)."""
+    for encoding in ("utf-8-sig", "cp852", "iso8859-15"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
 def parse_mt(path: str, text: str, account: str | None = None) -> list[BankEntry]:
     if not _ANY_TAG.search(text):
         raise ImportFailed(path, "line 1", "no SWIFT MT940/MT942 tag (such as :20: or :61:) found")
@@ -108,8 +119,13 @@ def _entry(path: str, text: str, n: int, data: dict[str, Any], account: str | No
     booking_date = _as_date(data.get("entry_date")) or value_date
     if booking_date is None:
         raise ImportFailed(path, where, "entry without a date")
+    signed_text = Decimal(amount.amount)
+    if data.get("status") in ("RC", "RD"):
+        # SWIFT: RC reverses a credit (a debit entry), RD a debit (a credit entry); mt-940
+        # leaves both with the sign of a credit.
+        signed_text = -signed_text
     try:
-        signed = fit_currency(Decimal(amount.amount), currency)
+        signed = fit_currency(signed_text, currency)
     except ValueError as exc:
         raise ImportFailed(path, where, str(exc)) from None
     customer_reference = _text(data.get("customer_reference"))
