@@ -25,7 +25,7 @@ class _ExpectationLoader(yaml.SafeLoader):
 
 def _object(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
     assert isinstance(node, yaml.MappingNode)
-    state: dict[str, Any] = {}
+    state: dict[Any, Any] = {}
     yield state
     state.update(loader.construct_mapping(node, deep=True))
 

@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import Element
 
 import pytest
 from defusedxml.ElementTree import parse as parse_xml
@@ -125,9 +126,15 @@ def test_asn_bank_statement_parses_with_its_own_tag() -> None:
 # --- camt.052 / 053 / 054 ---------------------------------------------------------------
 
 
+def _root(path: Path) -> Element:
+    root = parse_xml(str(path)).getroot()
+    assert root is not None
+    return root
+
+
 def _record_ids(path: Path) -> list[str]:
     ids = []
-    for node in parse_xml(str(path)).getroot().iter():
+    for node in _root(path).iter():
         if node.tag.rsplit("}", 1)[-1] in ("Stmt", "Rpt", "Ntfctn"):
             child = next((c for c in node if c.tag.rsplit("}", 1)[-1] == "Id"), None)
             ids.append((child.text or "").strip() if child is not None else "")
@@ -135,7 +142,7 @@ def _record_ids(path: Path) -> list[str]:
 
 
 def _ntry_count(path: Path) -> int:
-    return sum(1 for n in parse_xml(str(path)).getroot().iter() if n.tag.endswith("Ntry"))
+    return len([n for n in _root(path).iter() if n.tag.endswith("Ntry")])
 
 
 def _money(amount: dict[str, Any]) -> tuple[Decimal, str]:
