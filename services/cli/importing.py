@@ -68,9 +68,15 @@ def _finish(batch: ImportBatch, dry_run: bool) -> int:
     if dry_run:
         info("dry run: nothing published")
         return 0
-    from services.importers.publishing import publish_new  # Kafka only when publishing
+    # Kafka is loaded only when publishing, so a dry run needs no broker libraries' setup.
+    from confluent_kafka import KafkaException
+
+    from services.importers.publishing import TopicMissing, publish_new
     from services.settings import get_settings
 
-    outcome = publish_new(get_settings().kafka_bootstrap, batch.events)
+    try:
+        outcome = publish_new(get_settings().kafka_bootstrap, batch.events)
+    except (TopicMissing, KafkaException) as exc:
+        raise CommandError(f"{batch.path}: nothing published: {exc}") from None
     print(f"{outcome.published} new, {outcome.already} already imported")
     return 0

@@ -10,6 +10,7 @@ import pytest
 from schemas import events as ev
 from services.cli.main import main
 from services.importers import ImportFailed, detect_format, parse_bank
+from services.importers.publishing import murmur2
 
 PSP = Path(__file__).resolve().parents[1] / "data" / "psp"
 
@@ -155,3 +156,20 @@ def test_format_is_detected_from_content(head: bytes, expected: str) -> None:
 def test_unknown_content_asks_for_format_and_names_the_file() -> None:
     with pytest.raises(ImportFailed, match=r"^statement\.txt: line 1: cannot tell the format"):
         detect_format("statement.txt", b"Date,Amount\n2026-11-01,5.00\n")
+
+
+@pytest.mark.parametrize(
+    ("key", "signed_hash"),
+    [
+        ("21", -973932308),
+        ("foobar", -790332482),
+        ("a-little-bit-long-string", -985981536),
+        ("a-little-bit-longer-string", -1486304829),
+        ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+        ("abc", 479470107),
+    ],
+)
+def test_murmur2_matches_the_java_clients_test_vectors(key: str, signed_hash: int) -> None:
+    # The importer reads only the partitions of the file's keys: they must be the ones the
+    # producer's murmur2 partitioner chose (Kafka's UtilsTest vectors, as signed ints).
+    assert murmur2(key.encode()) == signed_hash & 0xFFFFFFFF
