@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from schemas import events as ev
 from schemas.base import CloudEvent
-from schemas.money import format_amount
+from schemas.money import CURRENCY_DECIMALS, format_amount
 
 BANK_HEADERS = ("currency", "entries", "credits", "debits", "net", "from", "to")
 PSP_HEADERS = ("currency", "payouts", "items", "gross", "fees", "net", "from", "to")
@@ -56,7 +56,14 @@ def summarize(events: Sequence[CloudEvent]) -> tuple[tuple[str, ...], list[tuple
         span = (min(t.days).isoformat(), max(t.days).isoformat())
         if is_bank:
             rows.append(
-                (currency, str(t.count), _money(t.credits), _money(t.debits), _money(t.net), *span)
+                (
+                    currency,
+                    str(t.count),
+                    _money(t.credits, currency),
+                    _money(t.debits, currency),
+                    _money(t.net, currency),
+                    *span,
+                )
             )
         else:
             rows.append(
@@ -64,9 +71,9 @@ def summarize(events: Sequence[CloudEvent]) -> tuple[tuple[str, ...], list[tuple
                     currency,
                     str(t.count),
                     str(t.items),
-                    _money(t.credits),
-                    _money(t.fees),
-                    _money(t.net),
+                    _money(t.credits, currency),
+                    _money(t.fees, currency),
+                    _money(t.net, currency),
                     *span,
                 )
             )
@@ -74,5 +81,5 @@ def summarize(events: Sequence[CloudEvent]) -> tuple[tuple[str, ...], list[tuple
     return headers, rows
 
 
-def _money(value: Decimal) -> str:
-    return format_amount(value)
+def _money(value: Decimal, currency: str) -> str:
+    return format_amount(value.quantize(Decimal(1).scaleb(-CURRENCY_DECIMALS[currency])))

@@ -7,6 +7,7 @@ guesses it), else the value date. Remittance text is `mt-940`'s structured purpo
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from datetime import date
@@ -26,6 +27,10 @@ _TX_LINE = re.compile(r"^:61:", re.MULTILINE)
 _ASN_BANK_HEADER = re.compile(r"\{1:F01ASNB")
 _STATEMENT_KEYS = ("account_identification", "statement_number", "sequence_number")
 _NO_REFERENCE = {"", "NONREF", "NOTPROVIDED"}
+
+# mt-940 logs every regex it tried, at ERROR, before raising: that is for its developers.
+# The ImportFailed raised here names the file and line instead.
+logging.getLogger("mt940.tags").setLevel(logging.CRITICAL)
 
 
 def _stamp_statement(
@@ -100,7 +105,8 @@ def _parse_error(path: str, text: str, exc: Exception) -> ImportFailed:
     fragment = found.group(1).encode().decode("unicode_escape") if found else ""
     line = line_of(text, fragment)
     tag = re.search(r"tags\.(\w+)", message)
-    what = f"cannot parse {tag.group(1)}" if tag else "cannot parse"
+    tag_id = getattr(getattr(mt940.tags, tag.group(1), None), "id", None) if tag else None
+    what = f"cannot parse :{tag_id}: ({tag.group(1) if tag else ''})" if tag_id else "cannot parse"
     return ImportFailed(path, f"line {line}" if line else "", f"{what}: {fragment.strip()!r}")
 
 

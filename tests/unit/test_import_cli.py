@@ -173,3 +173,9 @@ def test_murmur2_matches_the_java_clients_test_vectors(key: str, signed_hash: in
     # The importer reads only the partitions of the file's keys: they must be the ones the
     # producer's murmur2 partitioner chose (Kafka's UtilsTest vectors, as signed ints).
     assert murmur2(key.encode()) == signed_hash & 0xFFFFFFFF
+
+
+def test_unparsable_mt940_line_is_named_with_its_tag(tmp_path: Path) -> None:
+    path = _write(tmp_path, "s.sta", STATEMENT.replace(":61:2611011101C", ":61:26110XX101C"))
+    with pytest.raises(ImportFailed, match=r"s\.sta: line 5: cannot parse :61: \(Statement\)"):
+        parse_bank(path)
