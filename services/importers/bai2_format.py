@@ -53,9 +53,17 @@ def _repair(text: str) -> list[str]:
     return [_zero_blank_availability(r) for r in out]
 
 
-def _where_of(lines: list[str], text: str, row: str) -> str:
-    at = text.find(row[:40])
-    return f"line {text.count(chr(10), 0, at) + 1}" if at >= 0 else f"record {row[:30]!r}"
+_DETAIL_START = re.compile(r"(?:^|/[ \t]+)16,", re.MULTILINE)
+
+
+def _detail_lines(text: str) -> list[int]:
+    """The physical line of each 16 record in order, in one pass over the text."""
+    numbers, line, last = [], 1, 0
+    for found in _DETAIL_START.finditer(text):
+        line += text.count("\n", last, found.start())
+        last = found.start()
+        numbers.append(line)
+    return numbers
 
 
 def parse_bai2(path: str, text: str, account: str | None = None) -> list[BankEntry]:
@@ -67,13 +75,17 @@ def parse_bai2(path: str, text: str, account: str | None = None) -> list[BankEnt
     except Exception as exc:  # the library raises bare ValueErrors and its own types
         raise _located(path, text, lines, exc) from None
     entries: list[BankEntry] = []
+    lines_of_details = iter(_detail_lines(text))
     for group in document.children:
         as_of = group.header.as_of_date
         for acct in group.children:
+            # BAI2: a blank account currency is the group's; a blank group currency is USD.
             currency = acct.header.currency or group.header.currency or "USD"
             account_id = account or acct.header.customer_account_number
             for detail in acct.children:
-                entries.append(_entry(path, text, detail, account_id, currency, as_of))
+                line = next(lines_of_details, None)
+                where = f"line {line}" if line else f"16 record {len(entries) + 1}"
+                entries.append(_entry(path, where, detail, account_id, currency, as_of))
     return entries
 
 
@@ -88,10 +100,8 @@ def _located(path: str, text: str, lines: list[str], exc: Exception) -> ImportFa
 
 
 def _entry(
-    path: str, text: str, detail: Any, account_id: str, currency: str, as_of: Any
+    path: str, where: str, detail: Any, account_id: str, currency: str, as_of: Any
 ) -> BankEntry:
-    row = detail.rows[0][1]
-    where = _where_of([], text, "16," + row)
     kind = detail.type_code.transaction
     if kind is TypeCodeTransaction.credit:
         sign = 1

@@ -67,11 +67,14 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _where(text: str, n: int) -> str:
-    starts = [m.start() for m in _TX_LINE.finditer(text)]
-    if n < len(starts):
-        return f"line {text.count(chr(10), 0, starts[n]) + 1}"
-    return f":61: entry {n + 1}"
+def _entry_lines(text: str) -> list[int]:
+    """The line number of each :61: in order, counted in one pass over the text."""
+    numbers, line, last = [], 1, 0
+    for found in _TX_LINE.finditer(text):
+        line += text.count("\n", last, found.start())
+        last = found.start()
+        numbers.append(line)
+    return numbers
 
 
 def decode(raw: bytes) -> str:
@@ -93,10 +96,13 @@ def parse_mt(path: str, text: str, account: str | None = None) -> list[BankEntry
         transactions.parse(text)
     except (RuntimeError, ValueError) as exc:
         raise _parse_error(path, text, exc) from None
-    entries = []
-    for n, tx in enumerate(transactions.transactions):
-        entries.append(_entry(path, text, n, tx.data, account))
-    return entries
+    lines = _entry_lines(text)
+    return [
+        _entry(
+            path, f"line {lines[n]}" if n < len(lines) else f":61: entry {n + 1}", tx.data, account
+        )
+        for n, tx in enumerate(transactions.transactions)
+    ]
 
 
 def _parse_error(path: str, text: str, exc: Exception) -> ImportFailed:
@@ -110,8 +116,7 @@ def _parse_error(path: str, text: str, exc: Exception) -> ImportFailed:
     return ImportFailed(path, f"line {line}" if line else "", f"{what}: {fragment.strip()!r}")
 
 
-def _entry(path: str, text: str, n: int, data: dict[str, Any], account: str | None) -> BankEntry:
-    where = _where(text, n)
+def _entry(path: str, where: str, data: dict[str, Any], account: str | None) -> BankEntry:
     account_id = account or _text(data.get("statement_account_identification"))
     if not account_id:
         raise ImportFailed(path, where, "no account (:25:) before this entry; pass --account")
