@@ -179,3 +179,55 @@ def test_unparsable_mt940_line_is_named_with_its_tag(tmp_path: Path) -> None:
     path = _write(tmp_path, "s.sta", STATEMENT.replace(":61:2611011101C", ":61:26110XX101C"))
     with pytest.raises(ImportFailed, match=r"s\.sta: line 5: cannot parse :61: \(Statement\)"):
         parse_bank(path)
+
+
+def test_malformed_camt_names_the_line(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "c.xml",
+        '<?xml version="1.0"?>\n'
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">\n'
+        "<BkToCstmrStmt><Stmt>\n</BkToCstmrStmt>\n",
+    )
+    with pytest.raises(ImportFailed, match=r"c\.xml: line 4: not well-formed XML"):
+        parse_bank(path)
+
+
+def test_camt_entry_with_a_bad_indicator_names_its_element(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "c.xml",
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>'
+        "<Stmt><Id>S1</Id><Acct><Id><IBAN>CH9300762011623852957</IBAN></Id></Acct>"
+        "<Ntry><Amt Ccy='CHF'>5.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>"
+        "<Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>2026-11-02</Dt></BookgDt></Ntry>"
+        "<Ntry><Amt Ccy='CHF'>7.00</Amt><CdtDbtInd>CREDIT</CdtDbtInd></Ntry>"
+        "</Stmt></BkToCstmrStmt></Document>",
+    )
+    with pytest.raises(
+        ImportFailed, match=r"element BkToCstmrStmt/Stmt\[1\]/Ntry\[2\]/CdtDbtInd: must be"
+    ):
+        parse_bank(path)
+
+
+def test_csv_with_separate_credit_and_debit_columns(tmp_path: Path) -> None:
+    mapping = _write(
+        tmp_path,
+        "m.toml",
+        '[account]\nid = "ACC-1"\ncurrency = "CNY"\n'
+        '[columns]\nbooking_date = "日期"\ncredit = "收入"\ndebit = "支出"\nremittance_info = "摘要"\n',
+    )
+    statement = _write(
+        tmp_path,
+        "s.csv",
+        "日期,收入,支出,摘要\n2026-11-01,100.00,,ORD-1\n2026-11-01,,8.80,手续费\n",
+    )
+    lines = [
+        e.data
+        for e in parse_bank(statement, mapping=mapping).events
+        if isinstance(e, ev.BankLineBooked)
+    ]
+    assert [(x.amount, x.remittance_info) for x in lines] == [
+        (Decimal("100.00"), "ORD-1"),
+        (Decimal("-8.80"), "手续费"),
+    ]
