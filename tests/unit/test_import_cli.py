@@ -215,7 +215,8 @@ def test_csv_with_separate_credit_and_debit_columns(tmp_path: Path) -> None:
         tmp_path,
         "m.toml",
         '[account]\nid = "ACC-1"\ncurrency = "CNY"\n'
-        '[columns]\nbooking_date = "日期"\ncredit = "收入"\ndebit = "支出"\nremittance_info = "摘要"\n',
+        '[columns]\nbooking_date = "日期"\ncredit = "收入"\ndebit = "支出"\n'
+        'remittance_info = "摘要"\n',
     )
     statement = _write(
         tmp_path,
