@@ -73,7 +73,7 @@ def parse_bai2(path: str, text: str, account: str | None = None) -> list[BankEnt
     try:
         document = bai2_lib.parse_from_lines(lines, check_integrity=False)
     except Exception as exc:  # the library raises bare ValueErrors and its own types
-        raise _located(path, text, lines, exc) from None
+        raise _located(path, text, exc) from None
     entries: list[BankEntry] = []
     lines_of_details = iter(_detail_lines(text))
     for group in document.children:
@@ -89,14 +89,38 @@ def parse_bai2(path: str, text: str, account: str | None = None) -> list[BankEnt
     return entries
 
 
-def _located(path: str, text: str, lines: list[str], exc: Exception) -> ImportFailed:
+def _located(path: str, text: str, exc: Exception) -> ImportFailed:
     message = str(exc) or type(exc).__name__
     code = re.search(r"'(\d{2})' is not a valid RecordCode", message)
     if code:
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip().startswith(code.group(1) + ",") or line.strip()[:2] == code.group(1):
+        for n, text_line in enumerate(text.splitlines(), 1):
+            if text_line.strip()[:2] == code.group(1):
                 return ImportFailed(path, f"line {n}", f"unknown BAI2 record code {code.group(1)}")
-    return ImportFailed(path, "", f"not a valid BAI2 file: {message}")
+    found = _line_of_field(text, message)
+    return ImportFailed(path, f"line {found}" if found else "", f"not a valid BAI2 file: {message}")
+
+
+# Which records a `bai2` complaint about a value can be about.
+_HINTS = {"GroupStatus": ("02",), "Type code": ("16", "03", "88"), "FundsType": ("16", "03", "88")}
+
+
+def _line_of_field(text: str, message: str) -> int | None:
+    """The line holding the value `bai2` quotes in its message: the library says what was
+    wrong but not where. It parses in order and stops at the first bad record, so that is
+    the first record (of the kinds the complaint can be about) with the value as a field."""
+    quoted = re.search(r"'([^']+)'", message)
+    if not quoted:
+        return None
+    token = quoted.group(1)
+    found = [
+        (n, line.strip()[:2])
+        for n, line in enumerate(text.splitlines(), 1)
+        if token in re.split(r"[,/]", line.strip())
+    ]
+    hinted = next((codes for hint, codes in _HINTS.items() if hint in message), None)
+    if hinted:
+        found = [(n, code) for n, code in found if code in hinted]
+    return found[0][0] if found else None
 
 
 def _entry(

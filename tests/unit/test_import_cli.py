@@ -232,3 +232,29 @@ def test_csv_with_separate_credit_and_debit_columns(tmp_path: Path) -> None:
         (Decimal("100.00"), "ORD-1"),
         (Decimal("-8.80"), "手续费"),
     ]
+
+
+BAI2 = """01,0004,12345,060321,0829,001,80,1,2/
+02,12345,0004,1,060317,,CAD,/
+03,10200123456,CAD,040,+000000000000,,,045,+000000000000,,/
+16,409,000000000002500,V,060316,,,,RETURNED CHEQUE     /
+16,108,000000000203500,V,060316,,,,TFR 1020 0345678    /
+49,+00000000000206000,4/
+98,+00000000000206000,1,6/
+99,+00000000000206000,1,8/
+"""
+
+
+def test_bai2_lines_are_signed_by_type_code_and_dated_by_the_group(tmp_path: Path) -> None:
+    batch = parse_bank(_write(tmp_path, "b.txt", BAI2))
+    lines = [e.data for e in batch.events if isinstance(e, ev.BankLineBooked)]
+    assert [(x.amount, x.currency, str(x.booking_date)) for x in lines] == [
+        (Decimal("-25.00"), "CAD", "2006-03-17"),
+        (Decimal("2035.00"), "CAD", "2006-03-17"),
+    ]
+
+
+def test_bai2_value_the_library_rejects_is_located_on_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b.txt", BAI2.replace("108,000000000203500", "108,0000000002035X0"))
+    with pytest.raises(ImportFailed, match=r"b\.txt: line 5: not a valid BAI2 file: invalid"):
+        parse_bank(path)
