@@ -1,0 +1,21 @@
+"""What a parser hands back: the events of a file and the entries it deliberately left out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.base import CloudEvent
+
+
+@dataclass(frozen=True)
+class Skipped:
+    where: str
+    reason: str  # e.g. "pending entry (status PDNG), not booked yet"
+
+
+@dataclass(frozen=True)
+class ImportBatch:
+    path: str
+    kind: str  # the bank format or PSP provider
+    events: tuple[CloudEvent, ...]
+    skipped: tuple[Skipped, ...] = field(default=())

@@ -1,0 +1,133 @@
+"""Rows of a PSP report grouped into payouts, with the sign rules every provider shares.
+
+Signs: an item's `gross` is what the payment moved (charges positive, refunds and lost
+chargebacks negative); its `fee` is what the PSP kept (positive when charged, negative when
+given back); so net = gross - fee, for each item and for the payout. `net_amount` is the
+amount the report says was paid out when it says so (Adyen's MerchantPayout row), else
+gross - fee: a report whose items do not add up to its payout reaches the matcher as such.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from pydantic import ValidationError
+
+from schemas import events as ev
+from services.importers.errors import ImportFailed
+from services.importers.events import describe, payout_event
+from services.importers.money import fit_currency, parse_decimal
+
+Kind = str  # "charge" | "refund" | "chargeback" | "adjustment"
+
+
+@dataclass(frozen=True)
+class PayoutRow:
+    payout_id: str
+    payout_date: date
+    currency: str
+    payment_id: str
+    order_id: str | None
+    kind: Kind
+    gross: Decimal
+    fee: Decimal
+    where: str
+
+
+@dataclass(frozen=True)
+class ReportedPayout:
+    net: Decimal
+    payout_date: date | None
+    where: str
+
+
+def amount(path: str, where: str, column: str, text: str | None, currency: str) -> Decimal:
+    if text is None or not text.strip():
+        text = "0"
+    try:
+        return fit_currency(parse_decimal(text), currency)
+    except ValueError as exc:
+        raise ImportFailed(path, f"{where}, column {column}", str(exc)) from None
+
+
+def csv_rows(
+    path: str, text: str, required: Sequence[str], first_line: int = 1
+) -> Iterable[tuple[str, dict[str, str]]]:
+    """(where, row) for each data row; cells stripped of whitespace and trailing tabs."""
+    reader = csv.reader(io.StringIO(text))
+    header: list[str] | None = None
+    for record in reader:
+        line = first_line + reader.line_num - 1
+        cells = [c.strip() for c in record]
+        if header is None:
+            header = cells
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise ImportFailed(path, f"line {line}", f"header lacks columns {missing}")
+            continue
+        if not any(cells):
+            continue
+        if len(cells) < len(header):
+            cells += [""] * (len(header) - len(cells))
+        yield f"line {line}", dict(zip(header, cells, strict=False))
+    if header is None:
+        raise ImportFailed(path, f"line {first_line}", "empty report: no header row")
+
+
+def build_payouts(
+    path: str, provider: str, rows: list[PayoutRow], reported: dict[str, object]
+) -> list[ev.PayoutReported]:
+    groups: dict[str, list[PayoutRow]] = {}
+    for row in rows:
+        groups.setdefault(row.payout_id, []).append(row)
+    events = []
+    for payout_id, items in groups.items():
+        currency = items[0].currency
+        for item in items:
+            if item.currency != currency:
+                raise ImportFailed(
+                    path,
+                    item.where,
+                    f"payout {payout_id} mixes {currency} and {item.currency}",
+                )
+        gross = sum((i.gross for i in items), Decimal(0))
+        fee = sum((i.fee for i in items), Decimal(0))
+        report = reported.get(payout_id)
+        net = report.net if isinstance(report, ReportedPayout) else gross - fee
+        payout_date = max(i.payout_date for i in items)
+        if isinstance(report, ReportedPayout) and report.payout_date:
+            payout_date = report.payout_date
+        try:
+            data = ev.PayoutReportedData(
+                payout_id=payout_id,
+                provider=provider,
+                currency=currency,
+                gross_amount=gross,
+                fee_amount=fee,
+                net_amount=net,
+                payout_date=payout_date,
+                items=tuple(
+                    ev.PayoutItem(
+                        payment_id=i.payment_id,
+                        order_id=i.order_id or None,
+                        kind=i.kind,  # checked by the model
+                        gross=i.gross,
+                        fee=i.fee,
+                    )
+                    for i in items
+                ),
+            )
+        except ValidationError as exc:
+            raise ImportFailed(
+                path, items[0].where, f"payout {payout_id}: {describe(exc)}"
+            ) from None
+        events.append(payout_event(data, source=f"o2c-import/{provider}"))
+    for payout_id, report in reported.items():
+        if payout_id not in groups and isinstance(report, ReportedPayout):
+            raise ImportFailed(path, report.where, f"payout {payout_id} has no items in the file")
+    return events
