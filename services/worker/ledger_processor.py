@@ -39,6 +39,8 @@ from services.worker.sink import Sink
 log = logging.getLogger(__name__)
 
 CLOCK_KEY_PREFIX = b"\x00clock/"
+# Parsed ledgers kept beside their stored bytes (about 4 KB each with the objects).
+RECENT_LEDGERS = 20_000
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -65,6 +67,7 @@ class Batch:
         self.table = table
         self.values: dict[bytes, tuple[bytes, Any]] = {}  # key -> (value, record writing it)
         self.record: Any = None  # the faust event being handled
+        self.days: dict[int, date | None] = {}  # business day per partition, once read
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.values:
@@ -77,8 +80,16 @@ class Batch:
     def put(self, key: bytes, value: bytes) -> None:
         self.values[key] = (value, self.record)
 
-    def all_keys(self) -> set[bytes]:
-        return set(self.table.keys()) | set(self.values)
+    def keys_of(self, partition: int, partitions: int) -> set[bytes]:
+        """Every key of one partition, written or pending."""
+        store = self.table.data
+        if hasattr(store, "_db_for_partition") and hasattr(store, "_visible_keys"):
+            # RocksDB keeps a database per partition: read just that one, not the table.
+            stored = set(store._visible_keys(store._db_for_partition(partition)))
+        else:
+            stored = {k for k in self.table if partition_of(k, partitions) == partition}
+        pending = {k for k in self.values if partition_of(k, partitions) == partition}
+        return stored | pending
 
     def commit_to_table(self) -> None:
         for key, (value, record) in self.values.items():
@@ -101,6 +112,7 @@ class LedgerProcessor:
         self.policy = policy
         self.references = references
         self.partitions = partitions
+        self._recent: dict[bytes, tuple[bytes, Ledger]] = {}
 
     async def handle_batch(self, records: Sequence[Any]) -> None:
         batch = Batch(self.table)
@@ -144,7 +156,7 @@ class LedgerProcessor:
         self, message: RawMessage, key: bytes, event: CloudEvent, today: date | None, batch: Batch
     ) -> None:
         stored = batch.get(key)
-        ledger = load_state(stored) if stored else new_ledger(key.decode())
+        ledger = self._load(key, stored) if stored else new_ledger(key.decode())
         try:
             updated, outputs = apply(ledger, event, self.policy, today)
         except Exception as exc:  # a defect in a rule: keep the event, keep the worker going
@@ -155,9 +167,24 @@ class LedgerProcessor:
             await self.sink.dead_letter(message, problem)
             return
         if updated is not ledger:
-            batch.put(key, dump_state(updated))
+            batch.put(key, self._dump(key, updated))
             _track_open_balance(ledger, updated)
         await self._send(event, outputs)
+
+    def _load(self, key: bytes, stored: bytes) -> Ledger:
+        """The ledger stored as `stored`, parsed once: the last ledger written under a key is
+        remembered with its bytes and reused while the store still holds those bytes."""
+        known = self._recent.get(key)
+        if known is not None and known[0] == stored:
+            return known[1]
+        return load_state(stored)
+
+    def _dump(self, key: bytes, ledger: Ledger) -> bytes:
+        stored = dump_state(ledger)
+        if len(self._recent) >= RECENT_LEDGERS:
+            self._recent.clear()  # crude but bounded; the next batches refill it
+        self._recent[key] = (stored, ledger)
+        return stored
 
     async def _send(self, cause: CloudEvent, outputs: Sequence[CloudEvent]) -> None:
         if not outputs:
@@ -171,8 +198,10 @@ class LedgerProcessor:
     # --- time -----------------------------------------------------------------------------
 
     def today(self, partition: int, batch: Batch) -> date | None:
-        stored = batch.get(CLOCK_KEY_PREFIX + str(partition).encode())
-        return date.fromisoformat(stored.decode()) if stored else None
+        if partition not in batch.days:
+            stored = batch.get(CLOCK_KEY_PREFIX + str(partition).encode())
+            batch.days[partition] = date.fromisoformat(stored.decode()) if stored else None
+        return batch.days[partition]
 
     async def close_day(self, partition: int, event: ev.DayClosed, batch: Batch) -> None:
         """Re-assess every ledger of this partition on the new business day."""
@@ -180,21 +209,21 @@ class LedgerProcessor:
         day = event.data.date if before is None else max(before, event.data.date)
         keys = sorted(
             key
-            for key in batch.all_keys()
+            for key in batch.keys_of(partition, self.partitions)
             if not key.startswith(CLOCK_KEY_PREFIX)
-            and partition_of(key, self.partitions) == partition
         )
         for key in keys:
             stored = batch.get(key)
             if not stored:
                 continue
-            ledger = load_state(stored)
+            ledger = self._load(key, stored)
             updated, outputs = apply(ledger, event, self.policy, before)
             if updated is not ledger:
-                batch.put(key, dump_state(updated))
+                batch.put(key, self._dump(key, updated))
             await self._send(event, outputs)
         if day != before:
             batch.put(CLOCK_KEY_PREFIX + str(partition).encode(), day.isoformat().encode())
+            batch.days[partition] = day
         log.info("closed %s on partition %d: %d ledgers re-assessed", day, partition, len(keys))
 
 
