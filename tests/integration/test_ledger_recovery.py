@@ -226,3 +226,10 @@ def _wait_for_outputs(
                 seen += document.get("source") == source and document.get("causationid") in causes
     finally:
         consumer.close()
+
+
+def test_replay_from_offset_zero_in_a_fresh_application_gives_the_same_outputs(
+    services: Services, published: Published, uninterrupted: Outputs, tmp_path: Path
+) -> None:
+    replayed = _run(services, published, tmp_path, "replay-c", start_at_published=False)
+    assert replayed == uninterrupted
