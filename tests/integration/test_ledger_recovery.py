@@ -144,12 +144,6 @@ def uninterrupted(
     return outputs
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect (issue #4): killed early (~10 % of outputs written), the restarted "
-    "worker sometimes idles or crawls for minutes, so 1-40 of 3,300 outputs are still "
-    "missing when its outputs settle; killed later (400-700 written) it passed 4 times",
-)
 def test_worker_killed_mid_stream_recovers_and_emits_what_an_uninterrupted_run_emits(
     services: Services, published: Published, uninterrupted: Outputs, tmp_path: Path
 ) -> None:
