@@ -326,25 +326,39 @@ LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
 _STATE = TypeAdapter(Ledger)
 # Bumped whenever the stored form of a Ledger changes. State of another format cannot be
 # read: the worker then needs a new application id, which rebuilds it from the input log.
-STATE_FORMAT = b"ledger/2\n"
+# After the format line, one byte says whether a later business day may change the ledger
+# (b"t") or not (b"-"), so closing a day can skip most ledgers without parsing them.
+STATE_FORMAT = b"ledger/3\n"
+_TIME_DRIVEN, _TIMELESS = b"t", b"-"
 
 
 class StateFormatError(RuntimeError):
     pass
 
 
-def dump_state(ledger: Ledger) -> bytes:
-    return STATE_FORMAT + _STATE.dump_json(ledger)
+def dump_state(ledger: Ledger, *, time_driven: bool = True) -> bytes:
+    flag = _TIME_DRIVEN if time_driven else _TIMELESS
+    return STATE_FORMAT + flag + _STATE.dump_json(ledger)
 
 
-def load_state(raw: bytes) -> Ledger:
+def _check_format(raw: bytes) -> None:
     if not raw.startswith(STATE_FORMAT):
         raise StateFormatError(
             "the ledger table holds state in another format than this version writes "
             f"({raw[:12]!r}…, expected {STATE_FORMAT!r}); start the worker with a new "
             "O2C_APP_ID to rebuild the ledgers from the input topics"
         )
-    return _STATE.validate_json(raw[len(STATE_FORMAT) :])
+
+
+def load_state(raw: bytes) -> Ledger:
+    _check_format(raw)
+    return _STATE.validate_json(raw[len(STATE_FORMAT) + 1 :])
+
+
+def stored_time_driven(raw: bytes) -> bool:
+    """Whether the stored ledger was marked as one a later business day may change."""
+    _check_format(raw)
+    return raw[len(STATE_FORMAT) : len(STATE_FORMAT) + 1] != _TIMELESS
 
 
 Outputs = Sequence[CloudEvent]

@@ -33,6 +33,24 @@ def apply(
     return report(updated, event, policy, today)
 
 
+def may_change_with_time(ledger: Ledger, policy: Policy) -> bool:
+    """False when no later business day can change what `ledger` reports, so closing a day
+    may skip it. Only three rules read the day (PAYMENT_WITHOUT_ORDER, PAYMENT_NOT_SETTLED,
+    UNDERPAID), each holds from some day on, and a fact that could change that arrives as
+    an event, which re-assesses the ledger anyway. Conservative: True whenever in doubt."""
+    if ledger.order is None:
+        return bool(ledger.captures)  # PAYMENT_WITHOUT_ORDER, once its day has passed
+    now = ledger.reported
+    if now is None or (now.paid > 0 and now.open_balance > 0):
+        return True  # UNDERPAID, once past due
+    settled: set[tuple[str | None, str]] = {(s.payment_id, s.currency) for s in ledger.settlements}
+    settled |= {(a.payment_id, a.currency) for a in ledger.applications}
+    return any(  # PAYMENT_NOT_SETTLED, once its settlement days have passed
+        c.method in policy.settlement_days and (c.payment_id, c.currency) not in settled
+        for c in ledger.captures
+    )
+
+
 def report(
     ledger: Ledger, cause: CloudEvent, policy: Policy, today: date | None
 ) -> tuple[Ledger, Outputs]:

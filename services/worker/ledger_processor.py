@@ -29,8 +29,14 @@ from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent, encode
 from schemas.topics import PAYMENTS, PAYMENTS_BY_ORDER
 from services import metrics
-from services.domain.ledger import Ledger, dump_state, load_state, new_ledger
-from services.domain.matching import apply
+from services.domain.ledger import (
+    Ledger,
+    dump_state,
+    load_state,
+    new_ledger,
+    stored_time_driven,
+)
+from services.domain.matching import apply, may_change_with_time
 from services.domain.policy import Policy
 from services.domain.references import ReferencePatterns
 from services.worker.edge import RawMessage, raw_message
@@ -80,16 +86,23 @@ class Batch:
     def put(self, key: bytes, value: bytes) -> None:
         self.values[key] = (value, self.record)
 
-    def keys_of(self, partition: int, partitions: int) -> set[bytes]:
-        """Every key of one partition, written or pending."""
+    def items_of(self, partition: int, partitions: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every key of one partition with its value; a pending value hides a stored one."""
+        pending = {
+            key: value
+            for key, (value, _record) in self.values.items()
+            if partition_of(key, partitions) == partition
+        }
+        yield from pending.items()
         store = self.table.data
-        if hasattr(store, "_db_for_partition") and hasattr(store, "_visible_keys"):
+        if hasattr(store, "_db_for_partition") and hasattr(store, "_visible_items"):
             # RocksDB keeps a database per partition: read just that one, not the table.
-            stored = set(store._visible_keys(store._db_for_partition(partition)))
+            stored = store._visible_items(store._db_for_partition(partition))
         else:
-            stored = {k for k in self.table if partition_of(k, partitions) == partition}
-        pending = {k for k in self.values if partition_of(k, partitions) == partition}
-        return stored | pending
+            stored = (
+                (k, v) for k, v in self.table.items() if partition_of(k, partitions) == partition
+            )
+        yield from ((k, v) for k, v in stored if k not in pending)
 
     def commit_to_table(self) -> None:
         for key, (value, record) in self.values.items():
@@ -180,7 +193,7 @@ class LedgerProcessor:
         return load_state(stored)
 
     def _dump(self, key: bytes, ledger: Ledger) -> bytes:
-        stored = dump_state(ledger)
+        stored = dump_state(ledger, time_driven=may_change_with_time(ledger, self.policy))
         if len(self._recent) >= RECENT_LEDGERS:
             self._recent.clear()  # crude but bounded; the next batches refill it
         self._recent[key] = (stored, ledger)
@@ -204,19 +217,20 @@ class LedgerProcessor:
         return batch.days[partition]
 
     async def close_day(self, partition: int, event: ev.DayClosed, batch: Batch) -> None:
-        """Re-assess every ledger of this partition on the new business day."""
+        """Re-assess the ledgers of this partition that the new business day may change."""
         before = self.today(partition, batch)
         day = event.data.date if before is None else max(before, event.data.date)
-        keys = sorted(
-            key
-            for key in batch.keys_of(partition, self.partitions)
-            if not key.startswith(CLOCK_KEY_PREFIX)
-        )
-        for key in keys:
-            stored = batch.get(key)
-            if not stored:
+        seen = 0
+        waiting: dict[bytes, bytes] = {}  # the ledgers a later day may change
+        for key, stored in batch.items_of(partition, self.partitions):
+            if not stored or key.startswith(CLOCK_KEY_PREFIX):
                 continue
-            ledger = self._load(key, stored)
+            seen += 1
+            if stored_time_driven(stored):
+                waiting[key] = stored
+        keys = sorted(waiting)
+        for key in keys:
+            ledger = self._load(key, waiting[key])
             updated, outputs = apply(ledger, event, self.policy, before)
             if updated is not ledger:
                 batch.put(key, self._dump(key, updated))
@@ -224,7 +238,13 @@ class LedgerProcessor:
         if day != before:
             batch.put(CLOCK_KEY_PREFIX + str(partition).encode(), day.isoformat().encode())
             batch.days[partition] = day
-        log.info("closed %s on partition %d: %d ledgers re-assessed", day, partition, len(keys))
+        log.info(
+            "closed %s on partition %d: %d of %d ledgers re-assessed",
+            day,
+            partition,
+            len(keys),
+            seen,
+        )
 
 
 def _track_open_balance(before: Ledger, after: Ledger) -> None:

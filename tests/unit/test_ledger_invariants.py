@@ -9,11 +9,13 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.codec import decode, encode
 from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES
 from services.domain.assessment import assess
 from services.domain.ledger import dump_state, load_state
+from services.domain.matching import apply, may_change_with_time
 from tests.factories import T0, event, order_placed, payment_captured
 from tests.unit.test_ledger import POLICY, fold
 
@@ -235,6 +237,35 @@ def test_every_output_is_a_valid_event_of_the_contract(history: list[CloudEvent]
 def test_stored_ledger_round_trips_exactly(history: list[CloudEvent]) -> None:
     ledger, _ = fold(history)
     assert load_state(dump_state(ledger)) == ledger
+
+
+@settings(max_examples=400, deadline=None)
+@given(history=histories(), later=st.integers(min_value=0, max_value=400))
+def test_a_ledger_that_time_cannot_change_is_unchanged_by_any_later_day(
+    history: list[CloudEvent], later: int
+) -> None:
+    ledger, _ = fold(history)
+    if may_change_with_time(ledger, POLICY):
+        return
+    closed_days = [e.data.date for e in history if isinstance(e, ev.DayClosed)]
+    last = max(closed_days, default=None)
+    day = (last or T0.date()) + timedelta(days=later)
+    closed = event("day.closed", {"date": day.isoformat()}, id=f"later-{day}")
+    after, outputs = apply(ledger, closed, POLICY, last)
+    assert (after, list(outputs)) == (ledger, [])
+
+
+def test_time_sensitivity_is_not_vacuous() -> None:
+    """A guard on the property above: generated histories include ledgers on both sides."""
+    sides: set[bool] = set()
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(history=histories())
+    def collect(history: list[CloudEvent]) -> None:
+        sides.add(may_change_with_time(fold(history)[0], POLICY))
+
+    collect()
+    assert sides == {True, False}
 
 
 def test_generated_histories_reach_every_ledger_reason_code() -> None:
