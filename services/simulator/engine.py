@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import IO, TypeVar
+from typing import IO, Literal, TypeVar
 
 from schemas import events as ev
 from schemas.base import CloudEvent, EventData
@@ -81,7 +81,7 @@ class Captured:
 class Item:
     payment_id: str
     order_id: str | None
-    kind: str  # charge, refund, chargeback, adjustment
+    kind: Literal["charge", "refund", "chargeback", "adjustment"]
     gross: Decimal
     fee: Decimal
     fee_mismatch: bool = False
@@ -263,7 +263,7 @@ class Simulation:
                 ev.PayoutItem(
                     payment_id=i.payment_id,
                     order_id=i.order_id,
-                    kind=i.kind,  # type: ignore[arg-type]
+                    kind=i.kind,
                     gross=i.gross,
                     fee=i.fee,
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 
 from schemas import events as ev
 from schemas.events import ReasonCode
@@ -28,7 +29,8 @@ DAY = timedelta(days=1)
 
 def _weighted(sim: Simulation, options: tuple[tuple[str, int], ...]) -> str:
     names, weights = zip(*options, strict=True)
-    return sim.rng.choices(names, weights)[0]
+    chosen: str = sim.rng.choices(names, weights)[0]
+    return chosen
 
 
 def new_order(
@@ -109,7 +111,12 @@ def refund(
         sim.add_item(method, order.currency, moment.date(), item)
 
 
-def _item(payment_id: str, order_id: str, kind: str, gross: Decimal) -> Item:
+def _item(
+    payment_id: str,
+    order_id: str,
+    kind: Literal["refund", "chargeback", "adjustment"],
+    gross: Decimal,
+) -> Item:
     return Item(payment_id, order_id, kind, gross, Decimal(0))
 
 
