@@ -90,12 +90,18 @@ def _invoice(sim: Simulation, order: Order, amount: Decimal) -> tuple[date, date
 
 def _pay_day(customer: B2BCustomer, issued: date, due: date) -> date:
     """The customer's last payment run on or before the due date, but not before the
-    invoice has been open for two days (the day after a credit note)."""
+    invoice has been open for two days (the day after a credit note); when no run falls in
+    between, the first run after that."""
     earliest = issued + 2 * DAY
     day = due
     while day >= earliest and day.weekday() != customer.run_weekday:
         day -= DAY
-    return day if day >= earliest else earliest
+    if day >= earliest:
+        return day
+    day = earliest
+    while day.weekday() != customer.run_weekday:
+        day += DAY
+    return day
 
 
 def _style(sim: Simulation) -> str:
@@ -125,7 +131,7 @@ def clean(sim: Simulation, n: int, placed_at: datetime) -> None:
         amend(sim, order, order.total - credit, noted + timedelta(minutes=1), "goods returned")
         owed = order.total - credit
     pay_day = _pay_day(customer, issued, due)
-    if rng.random() < 0.08 and due + 3 * DAY <= sim.last_day:
+    if rng.random() < 0.08 and max(pay_day, due + 3 * DAY) <= sim.last_day:
         # Half on time, the rest a few days late (UNDERPAID in between, cleared by then).
         first = cents(owed * Decimal("0.4"))
         sim.plan(pay_day, Planned(customer, order.order_id, first, "reference"))
@@ -155,7 +161,9 @@ def underpaid(sim: Simulation, n: int, placed_at: datetime) -> bool:
     """A B2B invoice paid in part by its due date; False when no due date falls in the
     stream (the caller then injects a retail one)."""
     customer = sim.rng.choice(sim.b2b)
-    if placed_at.date() + (customer.terms_days + 3) * DAY > sim.last_day:
+    # Invoiced a day later at most, paid at most a week after due (or the earliest day).
+    latest_payment = placed_at.date() + (1 + max(customer.terms_days, 2) + 7) * DAY
+    if latest_payment > sim.last_day:
         return False
     order = _order(sim, n, placed_at, customer)
     issued, due = _invoice(sim, order, order.total)

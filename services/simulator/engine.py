@@ -316,9 +316,13 @@ class Simulation:
         if day <= self.last_day:
             self.plans[day].append(planned)
 
-    def close_day(self, day: date) -> None:
-        for raw in self.delivery.release_until(at(day + timedelta(days=1), 0)):
+    def release(self, moment: datetime) -> None:
+        """Write every event due before `moment`: nothing generated later may precede it."""
+        for raw in self.delivery.release_until(moment):
             self.write(raw)
+
+    def close_day(self, day: date) -> None:
+        self.release(at(day + timedelta(days=1), 0))
         data = ev.DayClosedData(date=day)
         event = ev.DayClosed(
             specversion="1.0",

@@ -468,7 +468,8 @@ def unmatched_bank_line(sim: Simulation, n: int, placed_at: datetime) -> None:
         counterparty_account=f"62{rng.randrange(10**16, 10**17)}",
         remittance_info=rng.choice((None, "转账", "payment", "deposit")),
     )
-    sim.emit(ev.BankLineBooked, data, at(day, rng.randint(8, 16)), "bank-icbc", line_id)
+    booked = placed_at + rng.randint(10, 120) * MINUTE
+    sim.emit(ev.BankLineBooked, data, booked, "bank-icbc", line_id)
     sim.truth.unmatched_line(line_id)
     sim.truth.expect(
         R.UNMATCHED_BANK_LINE,

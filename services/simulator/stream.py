@@ -37,15 +37,18 @@ class EventFactory:
         kind = self._types.get(cls)
         if kind is None:
             kind = self._types[cls] = type_name(cls)
-        event = cls(
+        subject = next(
+            (str(v) for v in (getattr(data, f, None) for f in cls.key_fields) if v), None
+        )
+        return cls(
             specversion="1.0",
             id=str(uuid.uuid5(self.namespace, f"{kind}\x1f{key}")),
             source=source,
             type=kind,
             time=moment,
+            subject=subject,
             data=data,
         )
-        return event.model_copy(update={"subject": event.partition_key()})
 
 
 class Delivery:

@@ -269,7 +269,7 @@ def b2b_customer(number: int, rng: random.Random, taken: set[str]) -> B2BCustome
         customer_id=f"CUST-B{number:05d}",
         name=name,
         currency=currency,
-        terms_days=rng.choice((0, 30, 30, 60)),
+        terms_days=rng.choices((0, 15, 30, 60), weights=(30, 20, 30, 20))[0],
         credit_limit=Decimal(rng.choice((200_000, 500_000, 1_000_000, 3_000_000))),
         region=rng.choice(REGIONS),
         accounts=accounts,
