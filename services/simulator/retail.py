@@ -20,6 +20,7 @@ from services.simulator.world import (
     cents,
     money,
     person,
+    stranger,
 )
 
 R = ReasonCode
@@ -201,6 +202,22 @@ def clean(sim: Simulation, n: int, placed_at: datetime) -> Order:
         pay = sim.capture(order, method, order.total, paid_at, "1")
         opened = at((placed_at + rng.randint(1, 2) * DAY).date(), rng.randint(9, 17))
         chargeback(sim, order, pay.payment_id, method, opened, rng.choice(("won", "lost")))
+    elif path < 0.32:  # captured with the shipping estimate, the excess reversed
+        excess = money(rng, 1, 30)
+        pay = sim.capture(order, method, order.total + excess, paid_at, "1", payout="none")
+        reversed_at = paid_at + rng.randint(10, 90) * MINUTE
+        reversal = ev.PaymentReversedData(
+            payment_id=pay.payment_id,
+            order_id=order.order_id,
+            amount=excess,
+            currency=order.currency,
+            reason="shipping cheaper than estimated",
+        )
+        key = f"{pay.payment_id}/reversal"
+        sim.emit(ev.PaymentReversed, reversal, reversed_at, f"shop-{order.channel}", key)
+        # The PSP pays out what stayed captured, with the fee it charged on the capture.
+        charge = Item(pay.payment_id, order.order_id, "charge", order.total, pay.fee or Decimal(0))
+        sim.add_item(method, order.currency, paid_at.date(), charge)
     else:
         sim.capture(order, method, order.total, paid_at, "1")
     return order
@@ -464,7 +481,7 @@ def unmatched_bank_line(sim: Simulation, n: int, placed_at: datetime) -> None:
         booking_date=day,
         amount=money(rng, 50, 5_000),
         currency="CNY",
-        counterparty_name=person(rng),
+        counterparty_name=stranger(rng),
         counterparty_account=f"62{rng.randrange(10**16, 10**17)}",
         remittance_info=rng.choice((None, "转账", "payment", "deposit")),
     )

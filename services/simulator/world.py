@@ -108,6 +108,14 @@ _GIVEN = [
 ]
 
 
+# Given names no customer carries: a stranger's name never resolves to a customer.
+_STRANGER_GIVEN = ["XIAOYU", "HAORAN", "ZIHAN", "YUTONG", "SIYU", "JIAHAO", "MUCHEN", "YICHEN"]
+
+
+def stranger(rng: random.Random) -> str:
+    return f"{rng.choice(_SURNAMES)} {rng.choice(_STRANGER_GIVEN)}"
+
+
 def person(rng: random.Random) -> str:
     return f"{rng.choice(_SURNAMES)} {rng.choice(_GIVEN)}"
 

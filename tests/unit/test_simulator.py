@@ -85,6 +85,7 @@ def test_all_channels_and_payment_methods_appear(simulated: Simulated) -> None:
     assert methods == {"card", "alipay", "wechat_pay", "paypal", "bank_transfer", "cod", "voucher"}
     kinds = {type(e) for e in simulated.events}
     assert {ev.CreditNoteIssued, ev.OrderAmended, ev.OrderCancelled, ev.RefundIssued} <= kinds
+    assert ev.PaymentReversed in kinds
     assert {ev.ChargebackOpened, ev.ChargebackResolved, ev.PayoutReported} <= kinds
 
 
