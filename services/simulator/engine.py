@@ -26,6 +26,7 @@ from services.simulator.stream import Delivery, EventFactory, at
 from services.simulator.truth import TruthWriter
 from services.simulator.world import (
     PROVIDER_OF_METHOD,
+    PROVIDERS,
     SELLER_ACCOUNTS,
     B2BCustomer,
     b2b_customer,
@@ -217,7 +218,7 @@ class Simulation:
     def build_payouts(self, day: date) -> None:
         """The PSPs' payouts of the items dated `day`, and the bank lines that pay them."""
         for (provider_name, currency), items in sorted(self.payout_items.pop(day, {}).items()):
-            provider = next(p for p in PROVIDER_OF_METHOD.values() if p.name == provider_name)
+            provider = PROVIDERS[provider_name]
             size = self.config.payout_batch_items
             for batch, start in enumerate(range(0, len(items), size), start=1):
                 payout_id = f"PO-{provider_name.upper()}-{currency}-{day:%Y%m%d}-{batch:02d}"
@@ -286,7 +287,7 @@ class Simulation:
                 )
         if bank_day is None:
             return
-        provider = next(p for p in PROVIDER_OF_METHOD.values() if p.name == provider_name)
+        provider = PROVIDERS[provider_name]
         line_id = self.next_line_id(bank_day)
         in_remittance = self.rng.random() < 0.7
         line = ev.BankLineBookedData(

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import IO
 
 from schemas.events import ReasonCode
-from services.simulator import b2b, retail
+from services.simulator import anomalies, b2b, retail
 from services.simulator.config import SimConfig
 from services.simulator.engine import Counters, Simulation
 from services.simulator.stream import at
@@ -17,18 +17,18 @@ R = ReasonCode
 Scenario = Callable[[Simulation, int, datetime], None]
 
 INJECT: dict[ReasonCode, Scenario] = {
-    R.OVERPAID: retail.overpaid,
-    R.DUPLICATE_PAYMENT: retail.duplicate_payment,
-    R.CURRENCY_MISMATCH: retail.currency_mismatch,
-    R.PAYMENT_WITHOUT_ORDER: retail.payment_without_order,
-    R.PAYMENT_ON_CANCELLED_ORDER: retail.payment_on_cancelled_order,
-    R.REFUND_EXCEEDS_PAID: retail.refund_exceeds_paid,
-    R.CHARGEBACK: retail.disputed,
-    R.PAYOUT_AMOUNT_MISMATCH: retail.payout_amount_mismatch,
-    R.PAYOUT_NOT_IN_BANK: retail.payout_not_in_bank,
-    R.PAYMENT_NOT_SETTLED: retail.payment_not_settled,
-    R.FEE_MISMATCH: retail.fee_mismatch,
-    R.UNMATCHED_BANK_LINE: retail.unmatched_bank_line,
+    R.OVERPAID: anomalies.overpaid,
+    R.DUPLICATE_PAYMENT: anomalies.duplicate_payment,
+    R.CURRENCY_MISMATCH: anomalies.currency_mismatch,
+    R.PAYMENT_WITHOUT_ORDER: anomalies.payment_without_order,
+    R.PAYMENT_ON_CANCELLED_ORDER: anomalies.payment_on_cancelled_order,
+    R.REFUND_EXCEEDS_PAID: anomalies.refund_exceeds_paid,
+    R.CHARGEBACK: anomalies.disputed,
+    R.PAYOUT_AMOUNT_MISMATCH: anomalies.payout_amount_mismatch,
+    R.PAYOUT_NOT_IN_BANK: anomalies.payout_not_in_bank,
+    R.PAYMENT_NOT_SETTLED: anomalies.payment_not_settled,
+    R.FEE_MISMATCH: anomalies.fee_mismatch,
+    R.UNMATCHED_BANK_LINE: anomalies.unmatched_bank_line,
     R.AMBIGUOUS_BANK_LINE: b2b.ambiguous_bank_line,
     R.INVOICE_ORDER_MISMATCH: b2b.invoice_order_mismatch,
 }
@@ -37,7 +37,7 @@ INJECT: dict[ReasonCode, Scenario] = {
 def _underpaid(sim: Simulation, n: int, placed_at: datetime) -> None:
     if sim.rng.random() < 0.3 and b2b.underpaid(sim, n, placed_at):
         return
-    retail.underpaid(sim, n, placed_at)
+    anomalies.underpaid(sim, n, placed_at)
 
 
 INJECT[R.UNDERPAID] = _underpaid
