@@ -38,6 +38,7 @@ from schemas.codec import decode
 from schemas.events import ReasonCode
 from schemas.topics import INVOICES, MATCHES, ORDERS, PAYMENTS, REFUNDS, topic_for
 from services.cli.output import table
+from services.domain.conditions import SEVERITY
 from services.domain.ledger import Ledger, new_ledger
 from services.domain.matching import apply
 from services.domain.policy import Policy
@@ -66,20 +67,8 @@ class Stage(Protocol):
 
 StageFactory = Callable[[Truth, Policy], Stage]
 
-LEDGER_REASONS = frozenset(
-    {
-        ReasonCode.UNDERPAID,
-        ReasonCode.OVERPAID,
-        ReasonCode.DUPLICATE_PAYMENT,
-        ReasonCode.CURRENCY_MISMATCH,
-        ReasonCode.PAYMENT_WITHOUT_ORDER,
-        ReasonCode.PAYMENT_ON_CANCELLED_ORDER,
-        ReasonCode.REFUND_EXCEEDS_PAID,
-        ReasonCode.CHARGEBACK,
-        ReasonCode.PAYMENT_NOT_SETTLED,
-        ReasonCode.INVOICE_ORDER_MISMATCH,
-    }
-)
+# The ledger decides exactly the reasons it grades (services/domain/conditions.py).
+LEDGER_REASONS = frozenset(SEVERITY)
 LEDGER_FACTS = (ev.PaymentSettled, ev.PaymentApplied)
 
 
