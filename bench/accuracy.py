@@ -1,9 +1,9 @@
 """Accuracy against the simulator's ground truth: precision and recall per reason code.
 
 A simulated stream is run in process through pure cores, as the workers would run it:
-each event goes to the stages that consume its topic, keyed by its partition key; outputs
-that are facts for another stage (`payment.settled`, `payment.applied` on o2c.matches) are
-fed back to the ledger; every `day.closed` reaches every stage and every ledger. At the end,
+each event goes to the stages that consume its topic, keyed by its partition key; so does
+every output (`payment.settled` and `payment.applied` reach the ledger, `balance.changed`
+whatever consumes o2c.matches); every `day.closed` reaches every stage and every ledger. At the end,
 the mismatches still open are compared with the truth's expected mismatches by reason and
 key (services/simulator/truth.py, KEY_FIELDS).
 
@@ -25,7 +25,7 @@ import json
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -253,18 +253,19 @@ def run_stream(stream: str | Path, stages: list[Stage]) -> Run:
     for stage in stages:
         for topic in stage.topics:
             by_topic[topic].append(stage)
-    ledgers = [s for s in stages if MATCHES.name in s.topics]
     started = time.perf_counter()
 
     def feed(outputs: Outputs, source: Stage) -> None:
-        pending = list(outputs)
+        """Record each output and deliver it, like any event, to the stages consuming its
+        topic: settlements and applications reach the ledger, balances a suspense core."""
+        pending = deque((output, source) for output in outputs)
         while pending:
-            output = pending.pop(0)
+            output, origin = pending.popleft()
             result.outputs += 1
-            _record(result, output, source)
-            if isinstance(output, LEDGER_FACTS):
-                for stage in ledgers:
-                    pending.extend(stage.handle(output))
+            _record(result, output, origin)
+            for stage in by_topic.get(topic_for(output).name, ()):
+                if stage is not origin:
+                    pending.extend((o, stage) for o in stage.handle(output))
 
     with Path(stream).open("rb") as handle:
         for line in handle:
