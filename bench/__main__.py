@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from bench import pipeline
+from bench import accuracy, pipeline
 from schemas.codec import decode, encode
 from services.cli.output import table
 from services.domain.ledger import Ledger, dump_state, load_state, new_ledger
@@ -92,13 +92,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="seconds per offered rate")
     parser.add_argument("--rates", default="500,2000,5000", help="offered rates, events/s")
     parser.add_argument("--core-only", action="store_true", help="skip the broker benchmarks")
+    parser.add_argument(
+        "--accuracy", action="store_true", help="only accuracy against simulated ground truth"
+    )
     args = parser.parse_args()
+    if args.accuracy:
+        accuracy.main([])
+        return
 
     results: dict[str, Any] = {}
     print("ledger core, in process …", file=sys.stderr)
     results["core"] = core(orders=20_000)
     rows = [(r["name"], r["events"], r["seconds"], r["events_per_second"]) for r in results["core"]]
     print(table(("step", "events", "seconds", "events/s"), rows))
+    print("\naccuracy against simulated ground truth …", file=sys.stderr)
+    results["accuracy"] = accuracy.accuracy(orders=5_000, days=10, seed=7)
     if not args.core_only:
         bootstrap = get_settings().kafka_bootstrap
         print(f"\nthroughput through {bootstrap}: {args.orders} orders …", file=sys.stderr)

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from services.cli import commands, importing
+from services.cli import commands, importing, simulate
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=commands.demo)
 
     importing.register(sub)
+    simulate.register(sub)
     return parser
 
 
