@@ -118,7 +118,7 @@ MATCHES = Topic(
 MISMATCHES = Topic(
     "o2c.mismatches",
     "the key of the thing that is wrong",
-    (ev.MismatchDetected, ev.MismatchResolved),
+    (ev.MismatchDetected, ev.MismatchResolved, ev.MismatchAssigned),
     Role.OUTPUT,
     retention_ms=_FOREVER,
 )
@@ -126,6 +126,14 @@ CREDIT = Topic(
     "o2c.credit",
     "customer_id",
     (ev.CreditLimitBreached, ev.CreditLimitRestored),
+    Role.OUTPUT,
+    retention_ms=_FOREVER,
+)
+# Alerts computed on the read side (DSO above target), one partition per currency key.
+ALERTS = Topic(
+    "o2c.alerts",
+    "currency",
+    (ev.DsoTargetExceeded,),
     Role.OUTPUT,
     retention_ms=_FOREVER,
 )
@@ -158,6 +166,16 @@ PAYMENTS_BY_ORDER = Topic(
     retention_ms=_FOREVER,
 )
 
+# balance.changed is keyed by order id; the credit processor needs all of a customer's
+# balances on one partition, so they are re-keyed by customer id through this topic.
+BALANCES_BY_CUSTOMER = Topic(
+    "o2c.internal.balances-by-customer",
+    "customer_id",
+    (ev.BalanceChanged,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     CUSTOMERS,
     ORDERS,
@@ -170,9 +188,11 @@ ALL_TOPICS: tuple[Topic, ...] = (
     MATCHES,
     MISMATCHES,
     CREDIT,
+    ALERTS,
     DEAD_LETTER,
     CLOCK_FANOUT,
     PAYMENTS_BY_ORDER,
+    BALANCES_BY_CUSTOMER,
 )
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 
