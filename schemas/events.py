@@ -345,9 +345,9 @@ class DsoTargetExceededData(EventData):
     money_fields = ("receivables", "credit_sales")
     date: date
     currency: CurrencyCode
-    dso_days: Decimal
-    target_days: Decimal
-    alert_days: Decimal
+    dso_days: Amount  # days, with two decimals
+    target_days: Amount
+    alert_days: Amount
     receivables: SignedAmount
     credit_sales: SignedAmount
 
