@@ -227,7 +227,7 @@ raised AS (
     WHERE m.kind = 'detected' GROUP BY 1, 2, 3, 4
 ),
 mismatches AS (
-    SELECT day, channel, currency, sum(n) AS mismatches,
+    SELECT day, channel, currency, sum(n)::bigint AS mismatches,
            jsonb_object_agg(reason, n ORDER BY reason) AS mismatches_by_reason
     FROM raised GROUP BY 1, 2, 3
 ),

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from services.cli import commands
+from services.cli import commands, db, reports
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the worker on the bundled sample and print the reconciliation summary",
     )
     demo.set_defaults(handler=commands.demo)
+
+    db.register(sub)
+    reports.register(sub)
     return parser
 
 
