@@ -115,6 +115,7 @@ class ProjectionRunner:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.positions = self.store.stored_offsets()
         if self.publish_alerts:
             alerts.publish_pending(self.store, self.producer)
         self.consumer.subscribe([t.name for t in TOPICS], on_assign=self._on_assign)

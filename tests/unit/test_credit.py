@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from typing import Any
 
@@ -129,6 +130,6 @@ def test_outputs_alternate_and_end_in_the_state_of_the_last_exposure(amounts: li
     events = [customer("1000")] + [balance("O-1", str(a)) for a in amounts]
     state, outputs = run(*events)
     kinds = [type(o) for o in outputs]
-    assert all(a is not b for a, b in zip(kinds, kinds[1:], strict=False))
+    assert all(a is not b for a, b in itertools.pairwise(kinds))
     assert not kinds or kinds[0] is ev.CreditLimitBreached
     assert state.breached == (amounts[-1] > 1000)
