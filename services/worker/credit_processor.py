@@ -10,17 +10,18 @@ or a state that already has it.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import faust
-from faust.exceptions import PartitionsMismatch
 
 from schemas import events as ev
+from schemas.base import CloudEvent
+from schemas.codec import InvalidEvent, decode
 from schemas.events import type_name
-from schemas.topics import BALANCES_BY_CUSTOMER, CUSTOMERS, MATCHES
+from schemas.topics import BALANCES_BY_CUSTOMER, CUSTOMERS, MATCHES, Role, Topic
 from services import metrics
 from services.domain.credit import apply, dump_state, load_state, new_state
+from services.kafka_io import ensure_topics
 from services.settings import Settings
 from services.worker.edge import RawMessage
 from services.worker.sink import Sink, raw_topic
@@ -35,11 +36,14 @@ class CreditProcessor:
         self.sink = sink
 
     async def handle(self, message: RawMessage) -> None:
-        event = await self.sink.accept(message)
-        if event is None:
+        event = await self._accept(message)
+        if isinstance(event, ev.CustomerUpserted):
+            customer_id: str | None = event.data.customer_id
+        elif isinstance(event, ev.BalanceChanged):
+            customer_id = event.data.customer_id
+        else:
             return
-        customer_id = event.partition_key()
-        if not isinstance(event, ev.CustomerUpserted | ev.BalanceChanged) or not customer_id:
+        if not customer_id:
             return
         metrics.EVENTS_IN.labels("credit", event.type).inc()
         key = customer_id.encode()
@@ -50,18 +54,23 @@ class CreditProcessor:
             await self.sink.send(outputs)
             await self.sink.drained()
         if updated is not state:
-            await self._store(key, dump_state(updated))
+            self.table[key] = dump_state(updated)
 
-    async def _store(self, key: bytes, value: bytes) -> None:
-        # On a fresh deployment the changelog topic is created at start-up, and the first
-        # write can come before the consumer's metadata knows its partitions.
-        for _attempt in range(120):
-            try:
-                self.table[key] = value
-                return
-            except PartitionsMismatch:
-                await asyncio.sleep(0.5)
-        self.table[key] = value
+    async def _accept(self, message: RawMessage) -> CloudEvent | None:
+        if message.topic != BALANCES_BY_CUSTOMER.name:
+            return await self.sink.accept(message)
+        # A balance.changed keyed by customer id here, not by its contract key (order id).
+        try:
+            event = decode(message.value or b"")
+            key = (message.key or b"").decode("utf-8", "replace")
+            if not isinstance(event, ev.BalanceChanged) or event.data.customer_id != key:
+                raise InvalidEvent.single(
+                    "key", f"not a balance.changed of customer {key!r}", event.id
+                )
+        except InvalidEvent as exc:
+            await self.sink.dead_letter(message, exc)
+            return None
+        return event
 
 
 class BalanceRekey:
@@ -85,15 +94,37 @@ def _is_balance_changed(message: RawMessage) -> bool:
     return f'"type":"{_BALANCE_CHANGED}"'.encode() in (message.value or b"")
 
 
+def _create_changelog(settings: Settings) -> None:
+    """Create the table's changelog before faust starts. Faust creates it itself, just
+    before joining the group; on a fresh deployment the group's metadata can then miss the
+    topic, the assignment skips it ("Ignoring missing topic") and the worker stalls until
+    the next metadata refresh."""
+    changelog = Topic(
+        f"{settings.app_id}-credit-changelog",
+        "customer_id",
+        (),
+        Role.INTERNAL,
+        partitions=settings.topic_partitions,
+        compacted=True,
+    )
+    ensure_topics(settings.kafka_bootstrap, [changelog])
+
+
 def register_credit_processor(app: faust.App, settings: Settings) -> None:
     from services.worker.processors import consume  # the shared acknowledge-after-handle loop
 
+    _create_changelog(settings)
     table = app.Table(
         "credit",
         partitions=settings.topic_partitions,
         key_type=bytes,
         value_type=bytes,
         help="one CreditState per customer: limit, exposure per order, breached or not",
+        # The changelog partition from the key's hash, which is the input's partition (every
+        # input is keyed by customer id with the same murmur2 partitioner). Faust's default,
+        # the current message's partition, checks the changelog's partition count against a
+        # metadata snapshot taken before a fresh deployment created the topic, and fails.
+        use_partitioner=True,
     )
     credit = CreditProcessor(table, Sink(app, "credit", settings.source))
     rekey = BalanceRekey(Sink(app, "credit-rekey", settings.source))
