@@ -6,6 +6,7 @@ Every producer, consumer, CLI command and test takes topic names from here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from enum import StrEnum
 
 from schemas import events as ev
@@ -39,7 +40,7 @@ class Topic:
     compacted: bool = False
     max_message_bytes: int | None = None
 
-    @property
+    @cached_property  # asked for every message at the edge
     def type_names(self) -> tuple[str, ...]:
         return tuple(type_name(t) for t in self.value_types)
 
