@@ -6,8 +6,8 @@ Every producer, consumer, CLI command and test takes topic names from here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from enum import StrEnum
+from functools import cached_property
 
 from schemas import events as ev
 from schemas.base import CloudEvent
