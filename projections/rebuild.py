@@ -56,6 +56,10 @@ def rebuild(
     )
     try:
         stats = runner.run(until_offsets=targets)
+        # Partitions that were empty get their offset too: a live runner that has read
+        # messages there since must read them again into the new tables after the swap.
+        stored = runner.store.stored_offsets()
+        runner.store.save_offsets({p: o for p, o in targets.items() if p not in stored})
     finally:
         runner.close()
     if swap:
