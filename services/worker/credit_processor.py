@@ -45,7 +45,9 @@ class CreditProcessor:
             return
         if not customer_id:
             return
-        metrics.EVENTS_IN.labels("credit", event.type).inc()
+        if isinstance(event, ev.CustomerUpserted):
+            # Only the input counts: the balances here are o2c-matcher's own outputs, copied.
+            metrics.EVENTS_IN.labels("credit", event.type).inc()
         key = customer_id.encode()
         stored = self.table.get(key)
         state = load_state(stored) if stored else new_state(customer_id)
