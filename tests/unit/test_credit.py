@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import events as ev
@@ -124,6 +124,8 @@ def test_state_survives_the_table_round_trip() -> None:
     assert load_state(dump_state(state)) == state
 
 
+# Building events validates them with pydantic: slow on a busy machine, so no deadline.
+@settings(deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=2000), min_size=1, max_size=30))
 def test_outputs_alternate_and_end_in_the_state_of_the_last_exposure(amounts: list[int]) -> None:
     # One order whose open balance moves through `amounts` (whole units) against limit 1000.
