@@ -99,6 +99,7 @@ class ProjectionRunner:
         self.producer = EventProducer(bootstrap)
         self.stats = Stats()
         self.positions: dict[Position, int] = {}
+        self.stopping = False  # set from another thread (or a signal handler) to end `run`
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -155,6 +156,8 @@ class ProjectionRunner:
                         # of the batch was committed, so read it again once recovered.
                         log.exception("batch failed; reading it again from the stored offsets")
                         self._recover()
+                if self.stopping:
+                    break
                 if until_offsets is not None and self.reached(until_offsets):
                     break
                 if until_idle is not None and now - last_message >= until_idle:

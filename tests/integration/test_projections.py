@@ -168,3 +168,39 @@ def _tables() -> tuple[str, ...]:
     from tests.projection_support import PROJECTED_TABLES
 
     return PROJECTED_TABLES
+
+
+def test_a_running_projection_carries_on_in_the_rebuilt_tables_after_the_swap(
+    services: Services, read_schema: str
+) -> None:
+    import threading
+    import time
+
+    catch_up(services, read_schema)
+    live = runner(services, read_schema)
+    worker = threading.Thread(target=live.run, kwargs={"max_seconds": 600})
+    worker.start()
+    try:
+        before_swap = unique("ORD")
+        publish(services, [balance(before_swap, T0, receivable="1.00", due="2026-12-01")])
+        rebuild(services.kafka_bootstrap, services.database_url, read_schema)
+        after_swap = unique("ORD")
+        publish(services, [balance(after_swap, T0, receivable="2.00", due="2026-12-01")])
+        deadline = time.monotonic() + 60
+        counts: list[tuple[object, ...]] = []
+        while time.monotonic() < deadline:
+            counts = query(
+                services,
+                read_schema,
+                "SELECT order_id, count(*) FROM balance_history WHERE order_id = ANY(%s)"
+                " GROUP BY order_id ORDER BY order_id",
+                ([before_swap, after_swap],),
+            )
+            if len(counts) == 2:
+                break
+            time.sleep(0.5)
+    finally:
+        live.stopping = True
+        worker.join(30)
+        live.close()
+    assert counts == sorted([(before_swap, 1), (after_swap, 1)])
