@@ -18,15 +18,13 @@ from typing import Any
 
 import orjson
 import psycopg
-from confluent_kafka import Message
 from psycopg import sql
 
 from projections.migrate import migrate
 from projections.rebuild import rebuild
-from projections.runner import ProjectionRunner, end_positions, raw, unique_group
+from projections.runner import ProjectionRunner, end_positions, unique_group
 from schemas.topics import MATCHES, MISMATCHES, ORDERS
 from services.kafka_io import producer
-from services.worker.edge import accept
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -164,13 +162,6 @@ class _Timed(ProjectionRunner):
 def _drop(conninfo: str, schema: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-def decode_rate(messages: list[Message]) -> float:
-    started = time.perf_counter()
-    for m in messages:
-        accept(raw(m))
-    return len(messages) / (time.perf_counter() - started)
 
 
 def run(
