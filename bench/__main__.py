@@ -86,6 +86,41 @@ def core(orders: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _projections(orders: int) -> None:
+    from bench import projections
+
+    settings = get_settings()
+    print(f"read side: {orders} orders through {settings.kafka_bootstrap} …", file=sys.stderr)
+    r = projections.run(
+        settings.kafka_bootstrap,
+        settings.database_url,
+        orders,
+        settings.projection_batch_max,
+        rebuild_too=True,
+    )
+    p, b = r["projection"], r["rebuild"]
+    print(
+        table(
+            ("run", "events", "seconds", "events/s"),
+            [
+                ("projection, one process", p["messages"], p["seconds"], p["events_per_second"]),
+                (
+                    "rebuild from offset 0 + swap",
+                    b["messages"],
+                    b["seconds"],
+                    b["events_per_second"],
+                ),
+            ],
+        )
+    )
+    print(f"rebuild of 1,000,000 events at that rate: {b['extrapolated_seconds_for_1m']} s")
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"projections-{stamp}.json"
+    path.write_text(json.dumps({"at": stamp, "results": r}, indent=2))
+    print(f"written {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--orders", type=int, default=50_000, help="orders for throughput")
@@ -95,9 +130,18 @@ def main() -> None:
     parser.add_argument(
         "--accuracy", action="store_true", help="only accuracy against simulated ground truth"
     )
+    parser.add_argument(
+        "--projections",
+        type=int,
+        metavar="ORDERS",
+        help="only the read side: project ~4 events per order into PostgreSQL, then rebuild",
+    )
     args = parser.parse_args()
     if args.accuracy:
         accuracy.main([])
+        return
+    if args.projections:
+        _projections(args.projections)
         return
 
     results: dict[str, Any] = {}

@@ -318,10 +318,38 @@ class MismatchResolvedData(EventData):
     # Optional additions: the same key the detection carried, so both land on one partition.
     reason: ReasonCode | None = None
     order_id: Identifier | None = None
+    payment_id: Identifier | None = None
     payout_id: Identifier | None = None
     line_id: Identifier | None = None
     customer_id: Identifier | None = None
     resolved_at: Timestamp | None = None
+
+
+class MismatchAssignedData(EventData):
+    """A person took a mismatch on; carries the detection's key fields (same partition)."""
+
+    mismatch_id: Identifier
+    assignee: Identifier
+    note: Text | None = None
+    order_id: Identifier | None = None
+    payment_id: Identifier | None = None
+    payout_id: Identifier | None = None
+    line_id: Identifier | None = None
+    customer_id: Identifier | None = None
+    assigned_at: Timestamp
+
+
+class DsoTargetExceededData(EventData):
+    """Days sales outstanding of a closed business day above target x 1.1 (the alert line)."""
+
+    money_fields = ("receivables", "credit_sales")
+    date: date
+    currency: CurrencyCode
+    dso_days: Amount  # days, with two decimals
+    target_days: Amount
+    alert_days: Amount
+    receivables: SignedAmount
+    credit_sales: SignedAmount
 
 
 class CreditLimitData(EventData):
@@ -482,6 +510,18 @@ class MismatchResolved(CloudEvent):
     data: MismatchResolvedData
 
 
+class MismatchAssigned(CloudEvent):
+    key_fields = _MISMATCH_KEY
+    type: Literal["o2c.mismatch.assigned.v1"]
+    data: MismatchAssignedData
+
+
+class DsoTargetExceeded(CloudEvent):
+    key_fields = ("currency",)
+    type: Literal["o2c.dso.target_exceeded.v1"]
+    data: DsoTargetExceededData
+
+
 class CreditLimitBreached(CloudEvent):
     key_fields = ("customer_id",)
     type: Literal["o2c.credit_limit.breached.v1"]
@@ -527,8 +567,10 @@ OUTPUT_EVENTS: tuple[type[CloudEvent], ...] = (
     PayoutMatched,
     MismatchDetected,
     MismatchResolved,
+    MismatchAssigned,
     CreditLimitBreached,
     CreditLimitRestored,
+    DsoTargetExceeded,
     EventRejected,
 )
 ALL_EVENTS = INPUT_EVENTS + OUTPUT_EVENTS
@@ -566,8 +608,10 @@ AnyEvent = Annotated[
     | PayoutMatched
     | MismatchDetected
     | MismatchResolved
+    | MismatchAssigned
     | CreditLimitBreached
     | CreditLimitRestored
+    | DsoTargetExceeded
     | EventRejected,
     Field(discriminator="type"),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from schemas import events as ev
 from schemas.base import CloudEvent
@@ -39,7 +40,7 @@ class Topic:
     compacted: bool = False
     max_message_bytes: int | None = None
 
-    @property
+    @cached_property  # asked for every message at the edge
     def type_names(self) -> tuple[str, ...]:
         return tuple(type_name(t) for t in self.value_types)
 
@@ -118,7 +119,7 @@ MATCHES = Topic(
 MISMATCHES = Topic(
     "o2c.mismatches",
     "the key of the thing that is wrong",
-    (ev.MismatchDetected, ev.MismatchResolved),
+    (ev.MismatchDetected, ev.MismatchResolved, ev.MismatchAssigned),
     Role.OUTPUT,
     retention_ms=_FOREVER,
 )
@@ -126,6 +127,14 @@ CREDIT = Topic(
     "o2c.credit",
     "customer_id",
     (ev.CreditLimitBreached, ev.CreditLimitRestored),
+    Role.OUTPUT,
+    retention_ms=_FOREVER,
+)
+# Alerts computed on the read side (DSO above target), one partition per currency key.
+ALERTS = Topic(
+    "o2c.alerts",
+    "currency",
+    (ev.DsoTargetExceeded,),
     Role.OUTPUT,
     retention_ms=_FOREVER,
 )
@@ -169,6 +178,16 @@ LEDGER_FACTS = Topic(
     retention_ms=_FOREVER,
 )
 
+# balance.changed is keyed by order id; the credit processor needs all of a customer's
+# balances on one partition, so they are re-keyed by customer id through this topic.
+BALANCES_BY_CUSTOMER = Topic(
+    "o2c.internal.balances-by-customer",
+    "customer_id",
+    (ev.BalanceChanged,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     CUSTOMERS,
     ORDERS,
@@ -181,10 +200,12 @@ ALL_TOPICS: tuple[Topic, ...] = (
     MATCHES,
     MISMATCHES,
     CREDIT,
+    ALERTS,
     DEAD_LETTER,
     CLOCK_FANOUT,
     PAYMENTS_BY_ORDER,
     LEDGER_FACTS,
+    BALANCES_BY_CUSTOMER,
 )
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     tolerance_by_currency: dict[str, Decimal] = Field(default_factory=dict)
     # Business days after capture by which a payment of a method should be paid out.
     settlement_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SETTLEMENT_DAYS))
+    # Read side (projections/): the PostgreSQL schema dashboards read, the DSO target in
+    # days (an alert above target x 1.1), and the most messages one transaction takes.
+    read_schema: str = "o2c_read"
+    dso_target_days: Decimal = Decimal(45)
+    projection_batch_max: int = 5000
 
     def policy(self) -> Policy:
         return Policy(

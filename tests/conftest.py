@@ -176,3 +176,21 @@ def worker(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iter
     running = start_worker(services, tmp_path_factory.mktemp("worker"), app_id)
     yield running
     stop_worker(running)
+
+
+@pytest.fixture
+def read_schema(services: Services) -> Iterator[str]:
+    """A fresh PostgreSQL schema with the read-side migrations applied, dropped afterwards."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    from projections.migrate import migrate
+
+    schema = f"test_{uuid.uuid4().hex[:10]}"
+    migrate(services.database_url, schema)
+    yield schema
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        for name in (schema, f"{schema}_build", f"{schema}_old"):
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

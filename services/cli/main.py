@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from services.cli import commands, importing, simulate
+from services.cli import commands, db, importing, reports, simulate
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     importing.register(sub)
     simulate.register(sub)
+    db.register(sub)
+    reports.register(sub)
     return parser
 
 

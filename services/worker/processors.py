@@ -23,6 +23,7 @@ from schemas.topics import (
 from services import metrics
 from services.domain.references import ReferencePatterns
 from services.settings import Settings
+from services.worker.credit_processor import register_credit_processor
 from services.worker.edge import RawMessage, raw_message
 from services.worker.ledger_processor import LedgerProcessor
 from services.worker.sink import Sink, raw_topic
@@ -103,3 +104,5 @@ def register_processors(app: faust.App, settings: Settings) -> None:
     @app.agent(raw_topic(app, CLOCK), name="clock-fanout", concurrency=1)
     async def clock_fanout(stream: Any) -> None:
         await consume(stream, handle_clock)
+
+    register_credit_processor(app, settings)

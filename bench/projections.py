@@ -1,0 +1,210 @@
+"""The read side's speed: events per second into PostgreSQL for one projection process,
+and the time to rebuild the read models from offset 0.
+
+A synthetic history in the shape of the matcher's outputs (per order: order.placed, two
+balance.changed, order.matched; every tenth order a mismatch.detected) is published to the
+real topics. The projection then consumes it into a fresh schema that starts where the
+topics ended before the history was published; the rebuild consumes every topic from
+offset 0 (the bench's events and whatever the topics held before) into fresh tables and
+swaps them in. Both decode and validate every event with the contract's models.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+
+from projections.migrate import migrate
+from projections.rebuild import rebuild
+from projections.runner import ProjectionRunner, end_positions, unique_group
+from schemas.topics import MATCHES, MISMATCHES, ORDERS
+from services.kafka_io import producer
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _cloud_event(kind: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "bench",
+        "type": f"o2c.{kind}.v1",
+        "time": at.isoformat(),
+        "data": data,
+    }
+
+
+def history(orders: int) -> list[tuple[str, str, bytes, str]]:
+    """(topic, key, value, type) in publishing order; about 4.1 events per order."""
+    out: list[tuple[str, str, bytes, str]] = []
+    run = uuid.uuid4().hex[:6]
+    for i in range(orders):
+        order_id = f"BENCH-{run}-{i}"
+        customer = f"BC-{i % 500}"
+        at = T0 + timedelta(minutes=i)
+        total = f"{100 + i % 900}.{i % 100:02d}"
+        due = (at + timedelta(days=30)).date().isoformat()
+        base = {"order_id": order_id, "customer_id": customer, "currency": "CNY"}
+        events = [
+            (
+                ORDERS.name,
+                _cloud_event(
+                    "order.placed",
+                    base
+                    | {
+                        "channel": ("web", "tmall", "jd", "pos", "b2b")[i % 5],
+                        "total_amount": total,
+                        "placed_at": at.isoformat(),
+                    },
+                    at,
+                ),
+            ),
+        ]
+        money = {"refunded": "0", "settled": "0", "due_date": due, "channel": "web"}
+        events.append(
+            (
+                MATCHES.name,
+                _cloud_event(
+                    "balance.changed",
+                    base
+                    | money
+                    | {"receivable": total, "paid": "0", "open_balance": total, "status": "open"},
+                    at,
+                ),
+            )
+        )
+        paid_at = at + timedelta(days=i % 40)
+        events.append(
+            (
+                MATCHES.name,
+                _cloud_event(
+                    "balance.changed",
+                    base
+                    | money
+                    | {"receivable": total, "paid": total, "open_balance": "0", "status": "paid"},
+                    paid_at,
+                ),
+            )
+        )
+        events.append(
+            (
+                MATCHES.name,
+                _cloud_event(
+                    "order.matched",
+                    base
+                    | {
+                        "receivable": total,
+                        "paid": total,
+                        "refunded": "0",
+                        "settled": "0",
+                        "written_off": "0",
+                    },
+                    paid_at,
+                ),
+            )
+        )
+        if i % 10 == 0:
+            events.append(
+                (
+                    MISMATCHES.name,
+                    _cloud_event(
+                        "mismatch.detected",
+                        {
+                            "mismatch_id": str(uuid.uuid4()),
+                            "reason": "UNDERPAID",
+                            "severity": "medium",
+                            "currency": "CNY",
+                            "difference": "1.00",
+                            "order_id": order_id,
+                            "detected_at": paid_at.isoformat(),
+                        },
+                        paid_at,
+                    ),
+                )
+            )
+        out.extend((topic, order_id, orjson.dumps(e), e["type"]) for topic, e in events)
+    return out
+
+
+def publish(bootstrap: str, messages: list[tuple[str, str, bytes, str]]) -> float:
+    p = producer(bootstrap, **{"linger.ms": 20, "batch.num.messages": 10000})
+    started = time.perf_counter()
+    for topic, key, value, kind in messages:
+        while True:
+            try:
+                p.produce(topic, key=key, value=value, headers={"ce_type": kind})
+                break
+            except BufferError:
+                p.poll(0.2)
+    remaining = p.flush(120)
+    if remaining:
+        raise RuntimeError(f"{remaining} bench events not delivered")
+    return time.perf_counter() - started
+
+
+class _Timed(ProjectionRunner):
+    first_batch: float | None = None
+    last_batch: float = 0.0
+
+    def handle_batch(self, messages: Any) -> None:
+        if self.first_batch is None:
+            self.first_batch = time.perf_counter()
+        super().handle_batch(messages)
+        self.last_batch = time.perf_counter()
+
+
+def _drop(conninfo: str, schema: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def run(
+    bootstrap: str, conninfo: str, orders: int, batch_max: int, rebuild_too: bool
+) -> dict[str, Any]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    migrate(conninfo, schema)
+    seed = ProjectionRunner(bootstrap, conninfo, schema)
+    seed.store.save_offsets(end_positions(bootstrap))
+    seed.close()
+
+    messages = history(orders)
+    publish_seconds = publish(bootstrap, messages)
+    targets = end_positions(bootstrap)
+
+    runner = _Timed(
+        bootstrap, conninfo, schema, group_id=unique_group("bench-projection"), batch_max=batch_max
+    )
+    try:
+        stats = runner.run(until_offsets=targets, max_seconds=1800)
+    finally:
+        runner.close()
+    assert runner.first_batch is not None
+    seconds = runner.last_batch - runner.first_batch
+    result: dict[str, Any] = {
+        "events": len(messages),
+        "publish_seconds": round(publish_seconds, 2),
+        "projection": {
+            "messages": stats.messages,
+            "batches": stats.batches,
+            "seconds": round(seconds, 2),
+            "events_per_second": round(stats.messages / seconds) if seconds else None,
+        },
+    }
+    if rebuild_too:
+        started = time.perf_counter()
+        done = rebuild(bootstrap, conninfo, schema, batch_max=batch_max)
+        total = time.perf_counter() - started
+        result["rebuild"] = {
+            "messages": done.stats.messages,
+            "seconds": round(total, 2),
+            "events_per_second": round(done.stats.messages / total),
+            "extrapolated_seconds_for_1m": round(total / done.stats.messages * 1_000_000, 1),
+        }
+    _drop(conninfo, schema)
+    return result

@@ -1,0 +1,95 @@
+"""Rebuilding the read models from offset 0 beside the live ones, then swapping them in.
+
+The fresh tables are built in their own schema (`<live>_build`) by a projection runner in
+a consumer group of its own, up to the end the topics had when the rebuild started. The
+swap renames the two schemas in one transaction, so readers see the old tables until the
+commit and the new ones after it; views are rebuilt with their tables, so they follow. A
+live runner notices the swap at its next batch (the stored offsets differ from its
+position) and continues from the rebuilt tables' offsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from projections.migrate import migrate
+from projections.runner import ProjectionRunner, Stats, end_positions, unique_group
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    schema: str
+    stats: Stats
+    swapped: bool
+
+
+def schema_exists(conn: psycopg.Connection[object], schema: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    return row is not None
+
+
+def rebuild(
+    bootstrap: str, conninfo: str, live: str, *, batch_max: int = 5000, swap: bool = True
+) -> Rebuilt:
+    build, old = f"{live}_build", f"{live}_old"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(build)))
+    migrate(conninfo, build)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        if schema_exists(conn, live):
+            conn.execute(
+                sql.SQL("INSERT INTO {}.read_settings SELECT * FROM {}.read_settings").format(
+                    sql.Identifier(build), sql.Identifier(live)
+                )
+            )
+    targets = end_positions(bootstrap)
+    runner = ProjectionRunner(
+        bootstrap,
+        conninfo,
+        build,
+        group_id=unique_group("o2c-rebuild"),
+        batch_max=batch_max,
+        publish_alerts=False,  # alerts were raised when the days closed; never twice
+    )
+    try:
+        stats = runner.run(until_offsets=targets)
+        # Partitions that were empty get their offset too: a live runner that has read
+        # messages there since must read them again into the new tables after the swap.
+        stored = runner.store.stored_offsets()
+        runner.store.save_offsets({p: o for p, o in targets.items() if p not in stored})
+    finally:
+        runner.close()
+    if swap:
+        swap_in(conninfo, live, build, old)
+    return Rebuilt(live if swap else build, stats, swap)
+
+
+def swap_in(conninfo: str, live: str, build: str, old: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        with conn.transaction():
+            if schema_exists(conn, live):
+                # Alerts are actions taken, not derived state: they move to the new tables.
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {}.dso_alerts SELECT * FROM {}.dso_alerts"
+                        " ON CONFLICT DO NOTHING"
+                    ).format(sql.Identifier(build), sql.Identifier(live))
+                )
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(old))
+                )
+                conn.execute(
+                    sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                        sql.Identifier(live), sql.Identifier(old)
+                    )
+                )
+            conn.execute(
+                sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                    sql.Identifier(build), sql.Identifier(live)
+                )
+            )
+        # Outside the swap: a long query still reading the old tables delays only this.
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(old)))

@@ -1,0 +1,167 @@
+"""The queries behind `o2c report`: read-model views, and the as-of computations over the
+balance history for a date of the caller's choosing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+from projections.migrate import use_schema
+
+Grouping = Literal["customer", "channel", "region"]
+
+_GROUP_COLUMN = {"customer": "customer_id", "channel": "channel", "region": "region"}
+
+# Open items in effect at the end of %(as_of)s (UTC), with days past due.
+_ITEMS_AS_OF = """
+SELECT v.order_id, v.customer_id, v.currency, v.due_date, v.open_balance AS open_amount,
+       coalesce(v.channel, o.channel, 'unknown') AS channel,
+       coalesce(v.region, o.region, c.region, 'unknown') AS region,
+       %(as_of)s::date - v.due_date AS days_past_due
+FROM balance_validity v
+LEFT JOIN orders o ON o.order_id = v.order_id
+LEFT JOIN customers c ON c.customer_id = v.customer_id
+WHERE v.open_balance > 0
+  AND v.valid_from < ((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC')
+  AND (v.valid_to IS NULL OR v.valid_to >= ((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC'))
+"""
+
+_AGEING = """
+WITH items AS ({items})
+SELECT {group} AS {label}, currency,
+       coalesce(sum(open_amount) FILTER (WHERE due_date IS NULL OR days_past_due <= 0), 0)
+           AS not_due,
+       coalesce(sum(open_amount) FILTER (WHERE days_past_due BETWEEN 1 AND 30), 0) AS "1-30",
+       coalesce(sum(open_amount) FILTER (WHERE days_past_due BETWEEN 31 AND 60), 0) AS "31-60",
+       coalesce(sum(open_amount) FILTER (WHERE days_past_due BETWEEN 61 AND 90), 0) AS "61-90",
+       coalesce(sum(open_amount) FILTER (WHERE days_past_due > 90), 0) AS ">90",
+       sum(open_amount) AS total
+FROM items GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+_DSO_AS_OF = """
+WITH v AS MATERIALIZED (
+    SELECT currency, open_balance, receivable_change, valid_from, valid_to, valid_day
+    FROM balance_validity
+),
+target AS (
+    SELECT coalesce((SELECT value::numeric FROM read_settings WHERE key = 'dso_target_days'), 45)
+           AS days
+),
+figures AS (
+    SELECT cur.currency,
+           (SELECT coalesce(sum(v.open_balance), 0) FROM v
+             WHERE v.currency = cur.currency AND v.open_balance > 0
+               AND v.valid_from < ((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC')
+               AND (v.valid_to IS NULL
+                    OR v.valid_to >= ((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC'))
+           ) AS receivables,
+           (SELECT coalesce(sum(v.receivable_change), 0) FROM v
+             WHERE v.currency = cur.currency
+               AND v.valid_day BETWEEN %(as_of)s::date - 89 AND %(as_of)s::date
+           ) AS credit_sales_90d
+    FROM (SELECT DISTINCT currency FROM balance_history) cur
+)
+SELECT %(as_of)s::date AS day, f.currency, f.receivables, f.credit_sales_90d,
+       CASE WHEN f.credit_sales_90d > 0
+            THEN round(f.receivables / f.credit_sales_90d * 90, 2) END AS dso_days,
+       t.days AS target_days, round(t.days * 1.1, 2) AS alert_days,
+       coalesce(f.credit_sales_90d > 0
+                AND round(f.receivables / f.credit_sales_90d * 90, 2) > round(t.days * 1.1, 2),
+                false) AS flagged
+FROM figures f CROSS JOIN target t ORDER BY f.currency
+"""
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    headers: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+class Reports:
+    def __init__(self, conninfo: str, schema: str) -> None:
+        self.conn = psycopg.connect(conninfo, autocommit=True)
+        use_schema(self.conn, schema)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _query(self, title: str, query: str | sql.Composed, params: Any = None) -> Report:
+        cur = self.conn.execute(
+            query if isinstance(query, sql.Composed) else query.encode(), params
+        )
+        headers = tuple(d.name for d in cur.description or ())
+        return Report(title, headers, list(cur.fetchall()))
+
+    def business_today(self) -> date:
+        row = self.conn.execute("SELECT day FROM business_today").fetchone()
+        assert row is not None
+        day: date = row[0]
+        return day
+
+    def ageing(self, as_of: date, by: Grouping = "customer") -> Report:
+        query = sql.SQL(_AGEING).format(
+            items=sql.SQL(_ITEMS_AS_OF),
+            group=sql.Identifier(_GROUP_COLUMN[by]),
+            label=sql.Identifier(by),
+        )
+        return self._query(f"AR ageing as of {as_of}, by {by}", query, {"as_of": as_of})
+
+    def dso(self, as_of: date | None) -> Report:
+        if as_of is None:
+            return self._query(
+                "DSO per closed business day",
+                "SELECT * FROM dso_daily ORDER BY day, currency",
+            )
+        return self._query(f"DSO as of {as_of}", _DSO_AS_OF, {"as_of": as_of})
+
+    def exposure(self) -> Report:
+        return self._query(
+            "credit exposure",
+            "SELECT customer_id, customer_name, currency, exposure, credit_limit, utilisation,"
+            " breached, breaches, open_orders FROM credit_exposure ORDER BY customer_id, currency",
+        )
+
+    def exceptions(self, status: str | None = None) -> Report:
+        return self._query(
+            "exceptions",
+            "SELECT mismatch_id, reason, status, owner, currency, amount, order_id,"
+            " detected_at::date AS detected, age_days FROM exceptions"
+            " WHERE %(status)s::text IS NULL OR status = %(status)s"
+            " ORDER BY detected_at, mismatch_id",
+            {"status": status},
+        )
+
+    def daily(self, day: date) -> Report:
+        return self._query(
+            f"daily reconciliation {day}",
+            "SELECT channel, currency, orders, paid, settled, matched, matched_rate, mismatches,"
+            " mismatches_by_reason, written_off FROM daily_recon_report WHERE day = %s"
+            " ORDER BY channel, currency",
+            (day,),
+        )
+
+    def exception(self, mismatch_id: str) -> dict[str, Any]:
+        """The exception with this id, or the only one whose id starts with it."""
+        cur = self.conn.execute(
+            "SELECT * FROM exceptions WHERE mismatch_id LIKE %s ORDER BY mismatch_id LIMIT 2",
+            (mismatch_id.replace("%", r"\%").replace("_", r"\_") + "%",),
+        )
+        names = [d.name for d in cur.description or ()]
+        rows = cur.fetchall()
+        exact = [r for r in rows if r[0] == mismatch_id]
+        if exact:
+            rows = exact
+        if len(rows) != 1:
+            raise LookupError(
+                f"no exception with id {mismatch_id!r}"
+                if not rows
+                else f"{mismatch_id!r} matches several exceptions; give more of the id"
+            )
+        return dict(zip(names, rows[0], strict=True))

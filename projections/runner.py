@@ -1,0 +1,293 @@
+"""The projection process: a confluent-kafka consumer feeding the read models.
+
+Exactly-once effect without Kafka transactions: the rows of a batch and the offsets the
+batch reaches are committed in one PostgreSQL transaction, and on partition assignment the
+consumer seeks to the offsets stored there (Kafka's committed offsets are never used).
+A batch that was written but not committed (crash, lost connection) is rolled back and
+read again; a message below the stored offset is skipped; an event whose id was already
+applied (republished by a restarted processor) is skipped. Invalid messages go to the
+dead-letter topic, acknowledged by the broker before the offsets move past them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from projections import alerts
+from projections.model import PROJECTED_TYPES, TOPICS, project
+from projections.store import Position, Store
+from schemas.base import CloudEvent
+from schemas.codec import InvalidEvent
+from services.kafka_io import EventProducer
+from services.worker.edge import RawMessage, accept, rejection
+
+log = logging.getLogger(__name__)
+
+PROJECTION = "read_models"
+
+
+@dataclass
+class Stats:
+    messages: int = 0
+    applied: int = 0  # events that changed the read models
+    duplicates: int = 0  # events whose id was applied before
+    dead_letters: int = 0
+    batches: int = 0
+    reseeks: int = 0
+    seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+def raw(message: Message) -> RawMessage:
+    _kind, millis = message.timestamp()
+    return RawMessage(
+        topic=str(message.topic()),
+        partition=int(message.partition() or 0),
+        offset=int(message.offset() or 0),
+        key=_bytes(message.key()),
+        value=_bytes(message.value()),
+        timestamp=datetime.fromtimestamp(max(millis, 0) / 1000, tz=UTC),
+        headers=_headers(message),
+    )
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
+    found: Any = message.headers() or ()
+    return tuple((str(k), _bytes(v) or b"") for k, v in found)
+
+
+def _ce_type(message: Message) -> str | None:
+    for key, value in _headers(message):
+        if key == "ce_type":
+            return value.decode("utf-8", "replace")
+    return None
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        bootstrap: str,
+        conninfo: str,
+        schema: str,
+        *,
+        projection: str = PROJECTION,
+        group_id: str | None = None,
+        batch_max: int = 5000,
+        source: str = "o2c-matcher",
+        publish_alerts: bool = True,
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.store = Store(conninfo, schema, projection)
+        self.batch_max = batch_max
+        self.source = source
+        self.publish_alerts = publish_alerts
+        # A seam for tests: runs after a batch is written and before it is committed.
+        self.before_commit = before_commit
+        self.producer = EventProducer(bootstrap)
+        self.stats = Stats()
+        self.positions: dict[Position, int] = {}
+        self.stopping = False  # set from another thread (or a signal handler) to end `run`
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group_id or f"o2c-projection-{schema}-{projection}",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": False,
+                "fetch.max.bytes": 64 * 1024 * 1024,
+                "max.partition.fetch.bytes": 8 * 1024 * 1024,
+            }
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.positions = self.store.stored_offsets()
+        if self.publish_alerts:
+            alerts.publish_pending(self.store, self.producer)
+        self.consumer.subscribe([t.name for t in TOPICS], on_assign=self._on_assign)
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.store.close()
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        stored = self.store.stored_offsets()
+        for tp in partitions:
+            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+        consumer.assign(partitions)
+        log.info("assigned %d partitions, at their stored offsets", len(partitions))
+
+    def run(
+        self,
+        *,
+        until_idle: float | None = None,
+        until_offsets: Mapping[Position, int] | None = None,
+        max_seconds: float | None = None,
+    ) -> Stats:
+        """Consume until idle for `until_idle` seconds, until every position in
+        `until_offsets` is reached, after `max_seconds`, or forever."""
+        self.start()
+        started = last_message = time.monotonic()
+        try:
+            while True:
+                messages = self.consumer.consume(self.batch_max, timeout=0.5)
+                now = time.monotonic()
+                if messages:
+                    last_message = now
+                    try:
+                        self.handle_batch(messages)
+                    except Exception:
+                        # Not the messages' fault (database or broker unavailable): nothing
+                        # of the batch was committed, so read it again once recovered.
+                        log.exception("batch failed; reading it again from the stored offsets")
+                        self._recover()
+                if self.stopping:
+                    break
+                if until_offsets is not None and self.reached(until_offsets):
+                    break
+                if until_idle is not None and now - last_message >= until_idle:
+                    break
+                if max_seconds is not None and now - started >= max_seconds:
+                    break
+        finally:
+            self.stats.seconds = time.monotonic() - self.stats.started
+        return self.stats
+
+    def _recover(self) -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                self.store.reconnect()
+                stored = self.store.stored_offsets()
+                for tp in self.consumer.assignment():
+                    offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+                    self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+                return
+            except Exception:
+                log.exception("still failing; trying again")
+
+    def reached(self, targets: Mapping[Position, int]) -> bool:
+        return all(self.positions.get(pos, 0) >= end for pos, end in targets.items() if end > 0)
+
+    # --- one batch --------------------------------------------------------------------------
+
+    def handle_batch(self, messages: Sequence[Message]) -> None:
+        ok = [m for m in messages if not self._broker_error(m)]
+        if not ok:
+            return
+        with self.store.conn.transaction():
+            stored = self.store.stored_offsets(lock=True)
+            fresh = self._in_sequence(ok, stored)
+            if not fresh:
+                return
+            events, letters = self._decode(fresh)
+            if letters:
+                for letter in letters:
+                    self.producer.send(letter)
+                self.producer.flush()
+                self.stats.dead_letters += len(letters)
+            new_ids = self.store.claim([e.id for e, _ in events])
+            kept = []
+            for event, offset in events:
+                if event.id in new_ids:
+                    new_ids.discard(event.id)  # a second copy within the batch is a duplicate
+                    kept.append((event, offset))
+            self.stats.duplicates += len(events) - len(kept)
+            closed = self.store.write(project(kept))
+            reached = {}
+            for m in fresh:
+                reached[(str(m.topic()), int(m.partition() or 0))] = int(m.offset() or 0) + 1
+            self.store.save_offsets(reached)
+            if self.before_commit is not None:
+                self.before_commit()
+        self.positions.update(reached)
+        self.stats.messages += len(fresh)
+        self.stats.applied += len(kept)
+        self.stats.batches += 1
+        if closed and self.publish_alerts:
+            alerts.raise_for_days(self.store, self.producer, closed, self.source)
+
+    def _broker_error(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return False
+        if error.code() != KafkaError._PARTITION_EOF:
+            log.warning("consumer error, carrying on: %s", error)
+        return True
+
+    def _in_sequence(
+        self, messages: Sequence[Message], stored: Mapping[Position, int]
+    ) -> list[Message]:
+        """The messages not yet applied. When a partition's first message is beyond the
+        stored offset (the tables were swapped by a rebuild, or another process moved on),
+        the consumer goes back to the stored offset and the batch is dropped."""
+        fresh = []
+        first: dict[Position, int] = {}
+        for m in messages:
+            pos = (str(m.topic()), int(m.partition() or 0))
+            offset = int(m.offset() or 0)
+            at = stored.get(pos)
+            if at is not None and offset < at:
+                continue  # delivered again; already in the tables
+            first.setdefault(pos, offset)
+            fresh.append(m)
+        behind = {
+            pos: stored[pos]
+            for pos, offset in first.items()
+            if pos in stored and offset > stored[pos]
+        }
+        if behind:
+            self.stats.reseeks += 1
+            log.warning("stored offsets differ from the consumer's; seeking to %s", behind)
+            for (topic, partition), offset in behind.items():
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+            return []
+        return fresh
+
+    def _decode(
+        self, messages: Sequence[Message]
+    ) -> tuple[list[tuple[CloudEvent, int]], list[CloudEvent]]:
+        events: list[tuple[CloudEvent, int]] = []
+        letters: list[CloudEvent] = []
+        for m in messages:
+            kind = _ce_type(m)
+            if kind is not None and kind not in PROJECTED_TYPES:
+                continue  # o2c-matcher's own output of a type no read model uses
+            message = raw(m)
+            try:
+                event = accept(message)
+            except InvalidEvent as exc:
+                letters.append(rejection(message, exc, self.source))
+                continue
+            if event.type in PROJECTED_TYPES:
+                events.append((event, message.offset))
+        return events, letters
+
+
+def end_positions(bootstrap: str) -> dict[Position, int]:
+    """The end of every partition the projection reads: a rebuild is complete there."""
+    from services.kafka_io import end_offsets
+
+    return {
+        (tp.topic, tp.partition): tp.offset
+        for tp in end_offsets(bootstrap, [t.name for t in TOPICS])
+    }
+
+
+def unique_group(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,174 @@
+"""The database shell of a projection: one batch of changes and the offsets it reaches,
+written in one transaction with COPY and a few set-based statements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from projections.migrate import use_schema
+from projections.model import (
+    APPEND_TABLES,
+    CURRENT_BALANCE_COLUMNS,
+    CUSTOMER_COLUMNS,
+    ORDER_COLUMNS,
+    Changes,
+    Row,
+)
+
+Position = tuple[str, int]  # topic, partition
+
+_STAGES = {
+    "stage_orders": "orders",
+    "stage_customers": "customers",
+    "stage_balances": "balance_current",
+}
+
+_UPSERT_ORDERS = """
+INSERT INTO orders AS t SELECT * FROM stage_orders
+ON CONFLICT (order_id) DO UPDATE SET
+    customer_id = coalesce(excluded.customer_id, t.customer_id),
+    channel = coalesce(excluded.channel, t.channel),
+    region = coalesce(excluded.region, t.region),
+    currency = coalesce(excluded.currency, t.currency),
+    placed_at = coalesce(excluded.placed_at, t.placed_at),
+    placed_total = coalesce(excluded.placed_total, t.placed_total),
+    amended_total = CASE WHEN excluded.amended_pos > coalesce(t.amended_pos, -1)
+                         THEN excluded.amended_total ELSE t.amended_total END,
+    amended_pos = greatest(excluded.amended_pos, t.amended_pos),
+    cancelled_at = coalesce(t.cancelled_at, excluded.cancelled_at)
+"""
+
+
+def _upsert_latest(table: str, stage: str, key: str, columns: Sequence[str]) -> sql.Composed:
+    """Insert or replace each staged row unless the stored one has a higher offset."""
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = excluded.{}").format(sql.Identifier(c), sql.Identifier(c))
+        for c in columns
+        if c != key
+    )
+    return sql.SQL(
+        "INSERT INTO {table} AS t SELECT * FROM {stage} ON CONFLICT ({key}) "
+        "DO UPDATE SET {assignments} WHERE t.pos < excluded.pos"
+    ).format(
+        table=sql.Identifier(table),
+        stage=sql.Identifier(stage),
+        key=sql.Identifier(key),
+        assignments=assignments,
+    )
+
+
+class Store:
+    def __init__(self, conninfo: str, schema: str, projection: str) -> None:
+        self.conninfo = conninfo
+        self.schema = schema
+        self.projection = projection
+        self.conn = self._connect()
+        self._upsert_customers = _upsert_latest(
+            "customers", "stage_customers", "customer_id", CUSTOMER_COLUMNS
+        )
+        self._upsert_balances = _upsert_latest(
+            "balance_current", "stage_balances", "order_id", CURRENT_BALANCE_COLUMNS
+        )
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.conninfo, autocommit=True)
+        use_schema(conn, self.schema)
+        # Rows and offsets commit together, so a server crash that loses the last commits
+        # loses them together: the batches are read again. No need to wait for the fsync.
+        conn.execute("SET synchronous_commit = off")
+        for stage, table in _STAGES.items():
+            conn.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) "
+                    "ON COMMIT DELETE ROWS"
+                ).format(sql.Identifier(stage), sql.Identifier(table))
+            )
+        return conn
+
+    def reconnect(self) -> None:
+        if self.conn.closed or self.conn.broken:
+            self.conn = self._connect()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def stored_offsets(self, lock: bool = False) -> dict[Position, int]:
+        query = "SELECT topic, partition, next_offset FROM projection_offsets WHERE projection = %s"
+        rows = self.conn.execute(query + (" FOR UPDATE" if lock else ""), (self.projection,))
+        return {(str(t), int(p)): int(o) for t, p, o in rows.fetchall()}
+
+    def claim(self, event_ids: Sequence[str]) -> set[str]:
+        """Record `event_ids` as applied; returns those not applied before."""
+        if not event_ids:
+            return set()
+        rows = self.conn.execute(
+            "INSERT INTO processed_events (projection, event_id)"
+            " SELECT %s, unnest(%s::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
+            (self.projection, list(event_ids)),
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def write(self, changes: Changes) -> list[date]:
+        """Write a batch's changes; returns the business days closed for the first time."""
+        cur = self.conn.cursor()
+        for table, columns in APPEND_TABLES.items():
+            self._copy(cur, table, columns, changes.appended[table])
+        if changes.orders:
+            self._copy(
+                cur, "stage_orders", ORDER_COLUMNS, [p.row() for p in changes.orders.values()]
+            )
+            cur.execute(_UPSERT_ORDERS)
+        if changes.customers:
+            self._copy(cur, "stage_customers", CUSTOMER_COLUMNS, changes.customers.values())
+            cur.execute(self._upsert_customers)
+        if changes.current_balances:
+            self._copy(
+                cur, "stage_balances", CURRENT_BALANCE_COLUMNS, changes.current_balances.values()
+            )
+            cur.execute(self._upsert_balances)
+        if not changes.closed_days:
+            return []
+        cur.execute(
+            "INSERT INTO closed_days SELECT unnest(%s::date[])"
+            " ON CONFLICT DO NOTHING RETURNING day",
+            (sorted(changes.closed_days),),
+        )
+        return sorted(date.fromisoformat(str(r[0])) for r in cur.fetchall())
+
+    @staticmethod
+    def _copy(
+        cur: psycopg.Cursor[Any],
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Row],
+    ) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        with cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def save_offsets(self, offsets: Mapping[Position, int]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO projection_offsets (projection, topic, partition, next_offset)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition)"
+                " DO UPDATE SET next_offset = excluded.next_offset",
+                [(self.projection, t, p, o) for (t, p), o in sorted(offsets.items())],
+            )
+
+    def set_read_setting(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO read_settings (key, value) VALUES (%s, %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )

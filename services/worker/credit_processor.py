@@ -1,0 +1,140 @@
+"""The credit processor: the faust shell around `services.domain.credit.apply`.
+
+balance.changed is keyed by order id, so a first agent re-keys it by customer id onto
+o2c.internal.balances-by-customer; the credit agent reads that topic with o2c.customers
+(both keyed by customer id, co-partitioned) and keeps one `CreditState` per customer.
+A state is recorded only after the broker has acknowledged its outputs, so a redelivered
+event finds either the state before it (and is processed again, with the same output ids)
+or a state that already has it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from schemas import events as ev
+from schemas.base import CloudEvent
+from schemas.codec import InvalidEvent, decode
+from schemas.events import type_name
+from schemas.topics import BALANCES_BY_CUSTOMER, CUSTOMERS, MATCHES, Role, Topic
+from services import metrics
+from services.domain.credit import apply, dump_state, load_state, new_state
+from services.kafka_io import ensure_topics
+from services.settings import Settings
+from services.worker.edge import RawMessage
+from services.worker.sink import Sink, raw_topic
+
+CREDIT_INPUTS = (CUSTOMERS, BALANCES_BY_CUSTOMER)
+_BALANCE_CHANGED = type_name(ev.BalanceChanged)
+
+
+class CreditProcessor:
+    def __init__(self, table: Any, sink: Sink) -> None:
+        self.table = table  # a faust Table of bytes -> bytes, keyed by customer id
+        self.sink = sink
+
+    async def handle(self, message: RawMessage) -> None:
+        event = await self._accept(message)
+        if isinstance(event, ev.CustomerUpserted):
+            customer_id: str | None = event.data.customer_id
+        elif isinstance(event, ev.BalanceChanged):
+            customer_id = event.data.customer_id
+        else:
+            return
+        if not customer_id:
+            return
+        if isinstance(event, ev.CustomerUpserted):
+            # Only the input counts: the balances here are o2c-matcher's own outputs, copied.
+            metrics.EVENTS_IN.labels("credit", event.type).inc()
+        key = customer_id.encode()
+        stored = self.table.get(key)
+        state = load_state(stored) if stored else new_state(customer_id)
+        updated, outputs = apply(state, event)
+        if outputs:
+            await self.sink.send(outputs)
+            await self.sink.drained()
+        if updated is not state:
+            self.table[key] = dump_state(updated)
+
+    async def _accept(self, message: RawMessage) -> CloudEvent | None:
+        if message.topic != BALANCES_BY_CUSTOMER.name:
+            return await self.sink.accept(message)
+        # A balance.changed keyed by customer id here, not by its contract key (order id).
+        try:
+            event = decode(message.value or b"")
+            key = (message.key or b"").decode("utf-8", "replace")
+            if not isinstance(event, ev.BalanceChanged) or event.data.customer_id != key:
+                raise InvalidEvent.single(
+                    "key", f"not a balance.changed of customer {key!r}", event.id
+                )
+        except InvalidEvent as exc:
+            await self.sink.dead_letter(message, exc)
+            return None
+        return event
+
+
+class BalanceRekey:
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    async def handle(self, message: RawMessage) -> None:
+        if not _is_balance_changed(message):
+            return
+        event = await self.sink.accept(message)
+        if not isinstance(event, ev.BalanceChanged) or event.data.customer_id is None:
+            return
+        await self.sink.send_raw(BALANCES_BY_CUSTOMER, event.data.customer_id, message.value or b"")
+        await self.sink.drained()
+
+
+def _is_balance_changed(message: RawMessage) -> bool:
+    for name, value in message.headers:
+        if name == "ce_type":
+            return value.decode("utf-8", "replace") == _BALANCE_CHANGED
+    return f'"type":"{_BALANCE_CHANGED}"'.encode() in (message.value or b"")
+
+
+def _create_changelog(settings: Settings) -> None:
+    """Create the table's changelog before faust starts. Faust creates it itself, just
+    before joining the group; on a fresh deployment the group's metadata can then miss the
+    topic, the assignment skips it ("Ignoring missing topic") and the worker stalls until
+    the next metadata refresh."""
+    changelog = Topic(
+        f"{settings.app_id}-credit-changelog",
+        "customer_id",
+        (),
+        Role.INTERNAL,
+        partitions=settings.topic_partitions,
+        compacted=True,
+    )
+    ensure_topics(settings.kafka_bootstrap, [changelog])
+
+
+def register_credit_processor(app: faust.App, settings: Settings) -> None:
+    from services.worker.processors import consume  # the shared acknowledge-after-handle loop
+
+    _create_changelog(settings)
+    table = app.Table(
+        "credit",
+        partitions=settings.topic_partitions,
+        key_type=bytes,
+        value_type=bytes,
+        help="one CreditState per customer: limit, exposure per order, breached or not",
+        # The changelog partition from the key's hash, which is the input's partition (every
+        # input is keyed by customer id with the same murmur2 partitioner). Faust's default,
+        # the current message's partition, checks the changelog's partition count against a
+        # metadata snapshot taken before a fresh deployment created the topic, and fails.
+        use_partitioner=True,
+    )
+    credit = CreditProcessor(table, Sink(app, "credit", settings.source))
+    rekey = BalanceRekey(Sink(app, "credit-rekey", settings.source))
+
+    @app.agent(raw_topic(app, MATCHES), name="credit-rekey", concurrency=1)
+    async def credit_rekey(stream: Any) -> None:
+        await consume(stream, rekey.handle)
+
+    @app.agent(raw_topic(app, *CREDIT_INPUTS), name="credit", concurrency=1)
+    async def credit_agent(stream: Any) -> None:
+        await consume(stream, credit.handle)

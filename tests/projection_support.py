@@ -1,0 +1,124 @@
+"""Helpers for read-side tests: synthetic outputs, runners that start at the end of the
+topics, and table dumps to compare."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from projections.model import TOPICS
+from projections.runner import ProjectionRunner, Stats, end_positions, unique_group
+from schemas.base import CloudEvent
+from services.kafka_io import EventProducer
+from tests.conftest import Services
+from tests.factories import event
+
+PROJECTED_TABLES = (
+    "customers",
+    "orders",
+    "balance_history",
+    "balance_current",
+    "order_matches",
+    "writeoffs",
+    "mismatch_events",
+    "credit_events",
+    "closed_days",
+    "processed_events",
+)
+
+
+def balance(
+    order_id: str,
+    at: datetime,
+    *,
+    receivable: str,
+    paid: str = "0",
+    due: str | None = None,
+    status: str | None = None,
+    customer_id: str = "C-AGE",
+    currency: str = "CNY",
+    channel: str = "web",
+) -> CloudEvent:
+    from decimal import Decimal
+
+    open_balance = Decimal(receivable) - Decimal(paid)
+    data: dict[str, Any] = {
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "currency": currency,
+        "receivable": receivable,
+        "paid": paid,
+        "refunded": "0",
+        "settled": "0",
+        "open_balance": str(open_balance),
+        "status": status or ("open" if Decimal(paid) == 0 else "partially_paid"),
+        "channel": channel,
+    }
+    if due is not None:
+        data["due_date"] = due
+    return event("balance.changed", data, at=at)
+
+
+def publish(services: Services, events: list[CloudEvent]) -> None:
+    out = EventProducer(services.kafka_bootstrap)
+    for e in events:
+        out.send(e)
+    out.flush()
+
+
+def runner(services: Services, schema: str, **options: Any) -> ProjectionRunner:
+    return ProjectionRunner(
+        services.kafka_bootstrap,
+        services.database_url,
+        schema,
+        group_id=unique_group("test-projection"),
+        **options,
+    )
+
+
+def start_at_end(services: Services, schema: str) -> None:
+    """Make the projection of `schema` start where the topics end now: it then sees only
+    what the test publishes."""
+    r = runner(services, schema)
+    try:
+        r.store.save_offsets(end_positions(services.kafka_bootstrap))
+    finally:
+        r.close()
+
+
+def catch_up(services: Services, schema: str, **options: Any) -> Stats:
+    """Run a projection of `schema` until it has read everything published so far."""
+    targets = end_positions(services.kafka_bootstrap)
+    r = runner(services, schema, **options)
+    try:
+        return r.run(until_offsets=targets, max_seconds=120)
+    finally:
+        r.close()
+
+
+def dump(
+    services: Services, schema: str, tables: tuple[str, ...] = PROJECTED_TABLES
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of `tables`, in a canonical order."""
+    with psycopg.connect(services.database_url) as conn:
+        return {
+            table: conn.execute(
+                sql.SQL("SELECT * FROM {}.{} t ORDER BY t::text").format(
+                    sql.Identifier(schema), sql.Identifier(table)
+                )
+            ).fetchall()
+            for table in tables
+        }
+
+
+def query(services: Services, schema: str, text: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(services.database_url) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        return conn.execute(text.encode(), params).fetchall()
+
+
+def topic_names() -> list[str]:
+    return [t.name for t in TOPICS]
