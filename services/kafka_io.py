@@ -155,8 +155,11 @@ class EventProducer:
 
     def send(self, event: CloudEvent, topic: Topic | None = None) -> None:
         """To `topic`, else to the event's home topic and its internal copies."""
-        value, key = encode(event), event.partition_key()
-        for target in (topic,) if topic is not None else destinations(event):
+        value = encode(event)
+        if topic is not None:
+            self.send_raw(topic.name, event.partition_key(), value)
+            return
+        for target, key in destinations(event):
             self.send_raw(target.name, key, value)
 
     def send_raw(self, topic: str, key: str | bytes | None, value: bytes) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import faust
 
-from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES
+from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES, Role, Topic
+from services.kafka_io import ensure_topics
 from services.settings import Settings
 
 
@@ -30,3 +33,24 @@ def create_app(settings: Settings) -> faust.App:
         # Never faust's exactly_once: see design.md, principle 3.
         processing_guarantee="at_least_once",
     )
+
+
+def ensure_changelogs(settings: Settings, tables: Iterable[str]) -> None:
+    """Create the tables' changelog topics before faust subscribes to them.
+
+    Left to faust, a changelog is created just before the worker joins its group; on a fresh
+    deployment the group's metadata can then miss it: the assignment skips it ("Ignoring
+    missing topic") and the worker stalls, or a table write fails with PartitionsMismatch
+    ("changelog topic has 0 partitions")."""
+    changelogs = [
+        Topic(
+            f"{settings.app_id}-{name}-changelog",
+            "the table's key",
+            (),
+            Role.INTERNAL,
+            partitions=settings.topic_partitions,
+            compacted=True,
+        )
+        for name in tables
+    ]
+    ensure_topics(settings.kafka_bootstrap, changelogs)

@@ -1,7 +1,8 @@
 """The credit processor: the faust shell around `services.domain.credit.apply`.
 
-balance.changed is keyed by order id, so a first agent re-keys it by customer id onto
-o2c.internal.balances-by-customer; the credit agent reads that topic with o2c.customers
+balance.changed is keyed by order id, so every writer of one also puts a copy keyed by
+customer id on o2c.internal.balances-by-customer (schemas/topics.py, COPIES); the credit
+agent reads that topic with o2c.customers
 (both keyed by customer id, co-partitioned) and keeps one `CreditState` per customer.
 A state is recorded only after the broker has acknowledged its outputs, so a redelivered
 event finds either the state before it (and is processed again, with the same output ids)
@@ -17,17 +18,15 @@ import faust
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent, decode
-from schemas.events import type_name
-from schemas.topics import BALANCES_BY_CUSTOMER, CUSTOMERS, MATCHES, Role, Topic
+from schemas.topics import BALANCES_BY_CUSTOMER, CUSTOMERS
 from services import metrics
 from services.domain.credit import apply, dump_state, load_state, new_state
-from services.kafka_io import ensure_topics
 from services.settings import Settings
+from services.worker.app import ensure_changelogs
 from services.worker.edge import RawMessage
 from services.worker.sink import Sink, raw_topic
 
 CREDIT_INPUTS = (CUSTOMERS, BALANCES_BY_CUSTOMER)
-_BALANCE_CHANGED = type_name(ev.BalanceChanged)
 
 
 class CreditProcessor:
@@ -75,47 +74,10 @@ class CreditProcessor:
         return event
 
 
-class BalanceRekey:
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
-
-    async def handle(self, message: RawMessage) -> None:
-        if not _is_balance_changed(message):
-            return
-        event = await self.sink.accept(message)
-        if not isinstance(event, ev.BalanceChanged) or event.data.customer_id is None:
-            return
-        await self.sink.send_raw(BALANCES_BY_CUSTOMER, event.data.customer_id, message.value or b"")
-        await self.sink.drained()
-
-
-def _is_balance_changed(message: RawMessage) -> bool:
-    for name, value in message.headers:
-        if name == "ce_type":
-            return value.decode("utf-8", "replace") == _BALANCE_CHANGED
-    return f'"type":"{_BALANCE_CHANGED}"'.encode() in (message.value or b"")
-
-
-def _create_changelog(settings: Settings) -> None:
-    """Create the table's changelog before faust starts. Faust creates it itself, just
-    before joining the group; on a fresh deployment the group's metadata can then miss the
-    topic, the assignment skips it ("Ignoring missing topic") and the worker stalls until
-    the next metadata refresh."""
-    changelog = Topic(
-        f"{settings.app_id}-credit-changelog",
-        "customer_id",
-        (),
-        Role.INTERNAL,
-        partitions=settings.topic_partitions,
-        compacted=True,
-    )
-    ensure_topics(settings.kafka_bootstrap, [changelog])
-
-
 def register_credit_processor(app: faust.App, settings: Settings) -> None:
     from services.worker.processors import consume  # the shared acknowledge-after-handle loop
 
-    _create_changelog(settings)
+    ensure_changelogs(settings, ["credit"])
     table = app.Table(
         "credit",
         partitions=settings.topic_partitions,
@@ -129,11 +91,6 @@ def register_credit_processor(app: faust.App, settings: Settings) -> None:
         use_partitioner=True,
     )
     credit = CreditProcessor(table, Sink(app, "credit", settings.source))
-    rekey = BalanceRekey(Sink(app, "credit-rekey", settings.source))
-
-    @app.agent(raw_topic(app, MATCHES), name="credit-rekey", concurrency=1)
-    async def credit_rekey(stream: Any) -> None:
-        await consume(stream, rekey.handle)
 
     @app.agent(raw_topic(app, *CREDIT_INPUTS), name="credit", concurrency=1)
     async def credit_agent(stream: Any) -> None:

@@ -23,7 +23,8 @@ from schemas.topics import (
 from services import metrics
 from services.domain.references import ReferencePatterns
 from services.settings import Settings
-from services.worker.credit_processor import register_credit_processor
+from services.worker.app import ensure_changelogs
+from services.worker.credit_processor import CREDIT_INPUTS, register_credit_processor
 from services.worker.edge import RawMessage, raw_message
 from services.worker.ledger_processor import LedgerProcessor
 from services.worker.sink import Sink, raw_topic
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 LEDGER_INPUTS = (ORDERS, INVOICES, PAYMENTS, REFUNDS, LEDGER_FACTS, PAYMENTS_BY_ORDER, CLOCK_FANOUT)
 # Every topic the worker's consumer group reads: a new group must start at the end of all
 # of them to see only new events (tests, benchmarks), and its lag is measured over them.
-WORKER_INPUTS = (*LEDGER_INPUTS, CLOCK)
+WORKER_INPUTS = (*LEDGER_INPUTS, CLOCK, *CREDIT_INPUTS)
 
 
 Handler = Callable[[RawMessage], Awaitable[None]]
@@ -69,6 +70,7 @@ async def consume(stream: Any, handle: Handler) -> None:
 
 
 def register_processors(app: faust.App, settings: Settings) -> None:
+    ensure_changelogs(settings, ["ledgers"])
     ledgers = app.Table(
         "ledgers",
         partitions=settings.topic_partitions,

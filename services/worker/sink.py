@@ -108,9 +108,8 @@ class Sink:
         for event in events:
             if event.source != self._source:  # the deployment's name for itself
                 event = event.model_copy(update={"source": self._source})
-            key = event.partition_key()
             value = encode(event)
-            for topic in destinations(event):
+            for topic, key in destinations(event):
                 self._produce(
                     topic.name,
                     None if key is None else key.encode(),
