@@ -222,13 +222,30 @@ def topic_for(event: CloudEvent) -> Topic:
     return HOME_TOPIC[event.type]
 
 
-# Internal copies every writer makes beside the home topic, same key and value.
-COPIES: dict[str, tuple[Topic, ...]] = dict.fromkeys(LEDGER_FACTS.type_names, (LEDGER_FACTS,))
+@dataclass(frozen=True)
+class Copy:
+    """An internal copy every writer of an event type makes beside its home topic."""
+
+    topic: Topic
+    key_field: str | None = None  # the data field keying the copy; None: the event's key
 
 
-def destinations(event: CloudEvent) -> tuple[Topic, ...]:
-    """Where a writer publishes `event`: its home topic, then its internal copies."""
-    return (HOME_TOPIC[event.type], *COPIES.get(event.type, ()))
+COPIES: dict[str, tuple[Copy, ...]] = {
+    **dict.fromkeys(LEDGER_FACTS.type_names, (Copy(LEDGER_FACTS),)),
+    **dict.fromkeys(BALANCES_BY_CUSTOMER.type_names, (Copy(BALANCES_BY_CUSTOMER, "customer_id"),)),
+}
+
+
+def destinations(event: CloudEvent) -> list[tuple[Topic, str | None]]:
+    """(topic, key) for each place a writer publishes `event`: its home topic with the
+    contract's key, then its internal copies (a copy whose key field is empty is skipped)."""
+    places: list[tuple[Topic, str | None]] = [(HOME_TOPIC[event.type], event.partition_key())]
+    for copy in COPIES.get(event.type, ()):
+        if copy.key_field is None:
+            places.append((copy.topic, event.partition_key()))
+        elif key := getattr(event.data, copy.key_field, None):
+            places.append((copy.topic, str(key)))
+    return places
 
 
 def by_name(name: str) -> Topic:
