@@ -38,6 +38,9 @@ class Topic:
     retention_ms: int | None = None  # None: broker default; -1: forever
     compacted: bool = False
     max_message_bytes: int | None = None
+    # True for a repartition topic whose message key is not the event's own key field
+    # (a bank line keyed by the payout it names); the edge then skips that check.
+    rekeyed: bool = False
 
     @property
     def type_names(self) -> tuple[str, ...]:
@@ -158,6 +161,34 @@ PAYMENTS_BY_ORDER = Topic(
     retention_ms=_FOREVER,
 )
 
+# Bank lines that name a payout, keyed by its payout id, for the payout processor.
+BANK_LINES_BY_PAYOUT = Topic(
+    "o2c.internal.bank-lines-by-payout",
+    "payout_id",
+    (ev.BankLineBooked,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+    rekeyed=True,
+)
+# Bank lines that name nothing, keyed by the customer their payer resolved to.
+BANK_LINES_BY_CUSTOMER = Topic(
+    "o2c.internal.bank-lines-by-customer",
+    "customer_id",
+    (ev.BankLineBooked,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+    rekeyed=True,
+)
+# The ledger's balance.changed, keyed by customer id: the suspense processor's open items.
+BALANCES_BY_CUSTOMER = Topic(
+    "o2c.internal.balances-by-customer",
+    "customer_id",
+    (ev.BalanceChanged,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+    rekeyed=True,
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     CUSTOMERS,
     ORDERS,
@@ -173,6 +204,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     DEAD_LETTER,
     CLOCK_FANOUT,
     PAYMENTS_BY_ORDER,
+    BANK_LINES_BY_PAYOUT,
+    BANK_LINES_BY_CUSTOMER,
+    BALANCES_BY_CUSTOMER,
 )
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 

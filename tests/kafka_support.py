@@ -46,8 +46,9 @@ class OutputWatcher:
 
 def _ledger_input_names() -> list[str]:
     from services.worker.processors import LEDGER_INPUTS
+    from services.worker.settlement_processors import SETTLEMENT_INPUTS
 
-    return [t.name for t in LEDGER_INPUTS] + [CLOCK.name]
+    return [t.name for t in (*LEDGER_INPUTS, *SETTLEMENT_INPUTS)] + [CLOCK.name]
 
 
 def end_offsets(bootstrap: str, topics: Iterable[str] | None = None) -> list[TopicPartition]:

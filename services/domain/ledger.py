@@ -115,6 +115,7 @@ class Settlement:
     payment_id: str
     amount: Decimal
     currency: str
+    fee: Decimal | None = None  # the fee the PSP reports having kept on the item
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +277,7 @@ def record(ledger: Ledger, event: CloudEvent) -> Ledger:
         case ev.PaymentSettled(data=d):
             where = d.payout_id or d.line_id
             settlement = Settlement(
-                i, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency
+                i, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency, d.fee
             )
             return replace(
                 ledger, settlements=_with(ledger.settlements, settlement, _settlement_id)

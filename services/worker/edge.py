@@ -35,7 +35,7 @@ def accept(message: RawMessage) -> CloudEvent:
             "type", f"{event.type} does not belong on {message.topic}", event.id
         )
     expected_key = event.partition_key()
-    if expected_key is not None and topic is not None:
+    if expected_key is not None and topic is not None and not topic.rekeyed:
         actual_key = (message.key or b"").decode("utf-8", "replace")
         if actual_key != expected_key:
             raise InvalidEvent.single(

@@ -25,6 +25,7 @@ from services.domain.references import ReferencePatterns
 from services.settings import Settings
 from services.worker.edge import RawMessage, raw_message
 from services.worker.ledger_processor import LedgerProcessor
+from services.worker.settlement_processors import register_settlement_processors
 from services.worker.sink import Sink, raw_topic
 
 log = logging.getLogger(__name__)
@@ -100,3 +101,5 @@ def register_processors(app: faust.App, settings: Settings) -> None:
     @app.agent(raw_topic(app, CLOCK), name="clock-fanout", concurrency=1)
     async def clock_fanout(stream: Any) -> None:
         await consume(stream, handle_clock)
+
+    register_settlement_processors(app, settings, _or_stop)

@@ -57,8 +57,11 @@ class Sink:
             self._pending.append(future)
             metrics.OUTPUTS.labels(self._processor, event.type).inc()
 
-    async def send_raw(self, topic: Topic, key: str, value: bytes) -> None:
-        self._pending.append(await self._topics[topic.name].send(key=key.encode(), value=value))
+    async def send_raw(
+        self, topic: Topic, key: str, value: bytes, headers: dict[str, bytes] | None = None
+    ) -> None:
+        future = await self._topics[topic.name].send(key=key.encode(), value=value, headers=headers)
+        self._pending.append(future)
 
     async def send_to_partition(self, topic: Topic, value: bytes, partition: int) -> None:
         self._pending.append(await self._topics[topic.name].send(value=value, partition=partition))
