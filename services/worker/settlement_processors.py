@@ -36,9 +36,10 @@ from schemas.topics import (
     CUSTOMERS,
     MATCHES,
     SETTLEMENTS,
+    Role,
     Topic,
 )
-from services import metrics
+from services import kafka_io, metrics
 from services.domain import bank_routing, payouts, suspense
 from services.domain.bank_routing import IdPatterns, RoutingRules
 from services.domain.candidates import SearchBounds
@@ -274,6 +275,7 @@ def payer_confidence(message: RawMessage) -> Decimal:
 def register_settlement_processors(app: faust.App, settings: Settings, guard: Guard) -> None:
     """The router, the open-item forwarder, the payout and suspense processors, and the
     validation of o2c.customers. `guard` runs a batch and stops the worker on failure."""
+    _ensure_changelogs(settings, ("payouts", "suspense"))
     directory = CustomerDirectory(settings.kafka_bootstrap)
     router = BankLineRouter(Sink(app, "bank-router", settings.source), directory, settings)
     forwarder = OpenItemForwarder(Sink(app, "open-items", settings.source))
@@ -332,3 +334,22 @@ def register_settlement_processors(app: faust.App, settings: Settings, guard: Gu
     async def customers(stream: Any) -> None:
         async for records in batches(stream):
             await guard(validate_customer(records), records[-1].message.tp)
+
+
+def _ensure_changelogs(settings: Settings, tables: Sequence[str]) -> None:
+    """Create the tables' changelog topics before faust subscribes to them. Left to faust,
+    a changelog created in the same breath as the subscription can be missing from the
+    metadata of the first assignment; the first write to that table then fails with
+    PartitionsMismatch ("changelog topic has 0 partitions") and stops the worker."""
+    changelogs = [
+        Topic(
+            f"{settings.app_id}-{name}-changelog",
+            "table key",
+            (),
+            Role.INTERNAL,
+            partitions=settings.topic_partitions,
+            compacted=True,
+        )
+        for name in tables
+    ]
+    kafka_io.ensure_topics(settings.kafka_bootstrap, changelogs)
