@@ -31,7 +31,8 @@ from services.domain.payers import Payer, PayerDirectory
 DEFAULT_PAYOUT_PATTERNS: tuple[str, ...] = (
     r"\b(po_[A-Za-z0-9]{6,})\b",  # Stripe payout ids
     r"\b(PO-[A-Za-z0-9][A-Za-z0-9-]*)\b",
-    r"(?i)\bpayout\s*(?:id|no\.?|#|:)?\s*([A-Za-z0-9][A-Za-z0-9_-]{3,})",
+    # "Payout ID: 4711X", "payout no. 2026-11-02-1"; an id has a digit ("payout received").
+    r"(?i)\bpayout\s*(?:id|no\.?|nr\.?|#)?\s*[:：]?\s*(?=[A-Za-z0-9_-]*\d)([A-Za-z0-9][A-Za-z0-9_-]{3,})",
 )
 # Invoice numbers carry no order id unless a deployment's numbering says so; configure
 # e.g. '["\\\\bINV-(\\\\d+) -> ORD-\\\\1"]'.
