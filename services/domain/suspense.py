@@ -81,7 +81,12 @@ def apply(
     if event.id in state.applied_event_ids:
         return state, []
     updated = _record(state, event, payer_confidence)
-    updated = replace(updated, applied_event_ids=state.applied_event_ids | {event.id})
+    if isinstance(event, ev.BankLineBooked):
+        # A balance.changed states an order's whole balance, so applying it again changes
+        # nothing; only lines are remembered, or a busy customer's state would grow forever.
+        updated = replace(updated, applied_event_ids=state.applied_event_ids | {event.id})
+    if not updated.lines and not updated.open_mismatches:
+        return updated, []  # nothing in suspense: an open item changed, no line waits for it
     return settle_lines(updated, event, rules)
 
 

@@ -36,6 +36,7 @@ from schemas.topics import (
     CUSTOMERS,
     MATCHES,
     SETTLEMENTS,
+    TOPICS_BY_NAME,
     Role,
     Topic,
 )
@@ -165,12 +166,19 @@ class KeyedProcessor(Generic[S]):
         self.table = table
         self.sink = sink
         self.partitions = partitions
+        # Within a batch, states stay objects: a busy key (a customer with many open items)
+        # is then parsed and serialised once per batch, not once per event.
+        self._states: dict[bytes, tuple[S, Any]] = {}  # key -> (state, record writing it)
 
     async def handle_batch(self, records: Sequence[Any]) -> None:
         batch = Batch(self.table)
+        self._states.clear()
         for record in records:
             batch.record = record
             await self.handle(raw_message(record.message), batch)
+        for key, (state, record) in self._states.items():
+            batch.values[key] = (self.core.dump(state), record)
+        self._states.clear()
         await self.sink.drained()
         batch.commit_to_table()
 
@@ -178,7 +186,9 @@ class KeyedProcessor(Generic[S]):
         event = await self.sink.accept(message)
         if event is None:
             return
-        metrics.EVENTS_IN.labels(self.core.name, event.type).inc()
+        if TOPICS_BY_NAME[message.topic].role is not Role.INTERNAL:
+            # Copies on internal topics were counted where they entered.
+            metrics.EVENTS_IN.labels(self.core.name, event.type).inc()
         if isinstance(event, ev.DayClosed):
             await self.close_day(message, event, batch)
             return
@@ -192,8 +202,11 @@ class KeyedProcessor(Generic[S]):
     async def _apply(
         self, message: RawMessage, key: bytes, event: CloudEvent, today: date | None, batch: Batch
     ) -> None:
-        stored = batch.get(key)
-        state = self.core.load(stored) if stored else self.core.new(key.decode())
+        if key in self._states:
+            state = self._states[key][0]
+        else:
+            stored = batch.get(key)
+            state = self.core.load(stored) if stored else self.core.new(key.decode())
         try:
             updated, outputs = self.core.apply(state, event, message, today)
         except Exception as exc:  # a defect in a rule: keep the event, keep the worker going
@@ -203,8 +216,8 @@ class KeyedProcessor(Generic[S]):
             )
             await self.sink.dead_letter(message, problem)
             return
-        if updated != state:
-            batch.put(key, self.core.dump(updated))
+        if updated is not state:
+            self._states[key] = (updated, batch.record)
         if outputs:
             await self.sink.send(outputs)
             for output in outputs:
@@ -221,12 +234,12 @@ class KeyedProcessor(Generic[S]):
         day = event.data.date if before is None else max(before, event.data.date)
         keys = sorted(
             key
-            for key in batch.all_keys()
+            for key in batch.all_keys() | self._states.keys()
             if not key.startswith(CLOCK_KEY_PREFIX)
             and partition_of(key, self.partitions) == partition
         )
         for key in keys:
-            if batch.get(key):
+            if key in self._states or batch.get(key):
                 await self._apply(message, key, event, before, batch)
         if day != before:
             batch.put(CLOCK_KEY_PREFIX + str(partition).encode(), day.isoformat().encode())
@@ -328,7 +341,9 @@ def register_settlement_processors(app: faust.App, settings: Settings, guard: Gu
 
     async def validate_customer(records: Sequence[Any]) -> None:
         for record in records:
-            await customers_sink.accept(raw_message(record.message))  # dead-letters the invalid
+            event = await customers_sink.accept(raw_message(record.message))  # or dead letter
+            if event is not None:  # the directory reads it; counted here, once per group
+                metrics.EVENTS_IN.labels("customers", event.type).inc()
 
     @app.agent(raw_topic(app, CUSTOMERS), name="customers", concurrency=1)
     async def customers(stream: Any) -> None:

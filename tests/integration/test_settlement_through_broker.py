@@ -101,7 +101,11 @@ def test_payout_found_in_the_bank_settles_every_items_order(
     out.send(line)
     out.flush()
 
-    seen = watcher.collect(all_settled(orders))
+    def settled_and_matched(seen: Seen) -> bool:
+        return all_settled(orders)(seen) and any(isinstance(e, ev.PayoutMatched) for _, e in seen)
+
+    # Partitions are read in no particular order: wait for both.
+    seen = watcher.collect(settled_and_matched, timeout=120)
     matched = [e for _, e in seen if isinstance(e, ev.PayoutMatched)]
     assert [(m.data.payout_id, m.data.line_id) for m in matched] == [
         (payout_id, line.data.line_id)  # type: ignore[attr-defined]
@@ -144,7 +148,7 @@ def test_one_bank_line_settles_three_invoices_of_one_customer(
     out.flush()
 
     paid = orders[:3]
-    seen = watcher.collect(all_settled(paid))
+    seen = watcher.collect(all_settled(paid), timeout=120)
     applied = [e for _, e in seen if isinstance(e, ev.PaymentApplied)]
     assert sorted(a.data.order_id for a in applied) == sorted(paid)
     assert {a.data.method for a in applied} == {"combination"}
@@ -158,7 +162,7 @@ def test_bank_line_naming_an_order_settles_it(services: Services, watcher: Outpu
     out.send(order_placed(order_id, "88.00"))
     out.send(bank_line("88.00", remittance_info=f"Payment {order_id} thank you"))
     out.flush()
-    seen = watcher.collect(all_settled([order_id]))
+    seen = watcher.collect(all_settled([order_id]), timeout=120)
     (applied,) = [e for _, e in seen if isinstance(e, ev.PaymentApplied)]
     assert (applied.data.method, applied.data.confidence) == ("reference", Decimal(1))
 
@@ -171,7 +175,10 @@ def test_unknown_payer_is_an_unmatched_bank_line(
     out.send(line)
     out.flush()
     line_id = line.data.line_id  # type: ignore[attr-defined]
-    watcher.collect(lambda seen: mismatch(seen, "UNMATCHED_BANK_LINE", line_id=line_id) is not None)
+    watcher.collect(
+        lambda seen: mismatch(seen, "UNMATCHED_BANK_LINE", line_id=line_id) is not None,
+        timeout=120,
+    )
 
 
 def test_payout_without_bank_line_is_reported_once_its_days_have_passed(
@@ -187,7 +194,8 @@ def test_payout_without_bank_line_is_reported_once_its_days_have_passed(
         out.send(event("day.closed", {"date": day.isoformat()}, id=f"day-{day}", at=T0), CLOCK)
     out.flush()
     seen = watcher.collect(
-        lambda seen: mismatch(seen, "PAYOUT_NOT_IN_BANK", payout_id=payout_id) is not None
+        lambda seen: mismatch(seen, "PAYOUT_NOT_IN_BANK", payout_id=payout_id) is not None,
+        timeout=120,
     )
     raised = mismatch(seen, "PAYOUT_NOT_IN_BANK", payout_id=payout_id)
     assert raised is not None
@@ -200,7 +208,8 @@ def test_payout_without_bank_line_is_reported_once_its_days_have_passed(
         lambda seen: any(
             isinstance(e, ev.MismatchResolved) and e.data.mismatch_id == raised.data.mismatch_id
             for _, e in seen
-        )
+        ),
+        timeout=120,
     )
 
 
@@ -216,7 +225,8 @@ def test_payout_item_fee_unlike_the_captures_fee_is_a_fee_mismatch(
     out.send(bank_line("195.50", remittance_info=payout_id))
     out.flush()
     seen = watcher.collect(
-        lambda seen: mismatch(seen, "FEE_MISMATCH", order_id=order_id) is not None
+        lambda seen: mismatch(seen, "FEE_MISMATCH", order_id=order_id) is not None,
+        timeout=120,
     )
     raised = mismatch(seen, "FEE_MISMATCH", order_id=order_id)
     assert raised is not None
