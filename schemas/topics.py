@@ -188,6 +188,24 @@ BALANCES_BY_CUSTOMER = Topic(
     retention_ms=_FOREVER,
     rekeyed=True,
 )
+# Bank lines that name an invoice number, and the invoices issued, keyed by invoice id:
+# the invoice-reference processor joins them to find the order a line pays.
+BANK_LINES_BY_INVOICE = Topic(
+    "o2c.internal.bank-lines-by-invoice",
+    "invoice_id",
+    (ev.BankLineBooked,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+    rekeyed=True,
+)
+INVOICES_BY_NUMBER = Topic(
+    "o2c.internal.invoices-by-number",
+    "invoice_id",
+    (ev.InvoiceIssued,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+    rekeyed=True,
+)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     CUSTOMERS,
@@ -207,6 +225,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     BANK_LINES_BY_PAYOUT,
     BANK_LINES_BY_CUSTOMER,
     BALANCES_BY_CUSTOMER,
+    BANK_LINES_BY_INVOICE,
+    INVOICES_BY_NUMBER,
 )
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 

@@ -10,7 +10,11 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.domain.bank_routing import DEFAULT_INVOICE_PATTERNS, DEFAULT_PAYOUT_PATTERNS
+from services.domain.bank_routing import (
+    DEFAULT_INVOICE_NUMBER_PATTERNS,
+    DEFAULT_INVOICE_PATTERNS,
+    DEFAULT_PAYOUT_PATTERNS,
+)
 from services.domain.policy import (
     DEFAULT_FEE_TOLERANCE,
     DEFAULT_SETTLEMENT_DAYS,
@@ -61,6 +65,7 @@ class Settings(BaseSettings):
     # regular expressions whose first group is the id, optionally "REGEX -> TEMPLATE".
     payout_patterns: tuple[str, ...] = DEFAULT_PAYOUT_PATTERNS
     invoice_patterns: tuple[str, ...] = DEFAULT_INVOICE_PATTERNS
+    invoice_number_patterns: tuple[str, ...] = DEFAULT_INVOICE_NUMBER_PATTERNS
     payer_similarity: Decimal = Decimal("0.85")
     payout_bank_days: int = 2
     suspense_window_days: int = 120

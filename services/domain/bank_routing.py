@@ -5,6 +5,8 @@ In this order, over `remittance_info`, `end_to_end_id` and `bank_reference`:
    processor, keyed by payout id;
 2. it names an order → `payment.applied` to that order (method `reference`);
 3. it names an invoice whose number maps to an order by a configured convention → the same;
+   any other invoice number → the invoice-reference processor, keyed by invoice id, which
+   knows each invoice's order (services.domain.invoice_references);
 4. otherwise its payer is resolved to a customer → the suspense processor, keyed by
    customer id; a payer nobody knows → `UNMATCHED_BANK_LINE`.
 Debits (amount ≤ 0) that name no payout are outgoing money, not receipts: ignored.
@@ -34,9 +36,15 @@ DEFAULT_PAYOUT_PATTERNS: tuple[str, ...] = (
     # "Payout ID: 4711X", "payout no. 2026-11-02-1"; an id has a digit ("payout received").
     r"(?i)\bpayout\s*(?:id|no\.?|nr\.?|#)?\s*[:：]?\s*(?=[A-Za-z0-9_-]*\d)([A-Za-z0-9][A-Za-z0-9_-]{3,})",
 )
-# Invoice numbers carry no order id unless a deployment's numbering says so; configure
-# e.g. '["\\\\bINV-(\\\\d+) -> ORD-\\\\1"]'.
+# Invoice numbering conventions that give the order id directly, e.g.
+# '["\\\\bINV-(\\\\d+) -> ORD-\\\\1"]'. None by default: numbers differ everywhere.
 DEFAULT_INVOICE_PATTERNS: tuple[str, ...] = ()
+# Invoice numbers, looked up among the invoices issued (the invoice-reference processor).
+DEFAULT_INVOICE_NUMBER_PATTERNS: tuple[str, ...] = (
+    r"\b(INV-[A-Za-z0-9][A-Za-z0-9-]*)\b",
+    r"(?i)\binvoice\s*(?:no\.?|number|nr\.?|#)?\s*[:：]?\s*(?=[A-Za-z0-9/_-]*\d)([A-Za-z0-9][A-Za-z0-9/_-]{2,})",
+    r"发票号?[:：\s]*([A-Za-z0-9][A-Za-z0-9-]{2,})",
+)
 
 _ARROW = " -> "
 
@@ -84,6 +92,7 @@ class RoutingRules:
     payouts: IdPatterns
     orders: IdPatterns
     invoices: IdPatterns
+    invoice_numbers: IdPatterns
     directory: PayerDirectory
     similarity_threshold: Decimal
 
@@ -97,6 +106,11 @@ class ToPayout:
 class ToOrder:
     order_id: str
     named: str  # "order" or "invoice"
+
+
+@dataclass(frozen=True, slots=True)
+class ToInvoice:
+    invoice_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +128,7 @@ class Ignored:
     why: str
 
 
-Route = ToPayout | ToOrder | ToCustomer | UnknownPayer | Ignored
+Route = ToPayout | ToOrder | ToInvoice | ToCustomer | UnknownPayer | Ignored
 
 
 def texts_of(line: ev.BankLineBookedData) -> tuple[str | None, ...]:
@@ -134,6 +148,9 @@ def route(line: ev.BankLineBookedData, rules: RoutingRules) -> Route:
     order_id = rules.invoices.find(texts)
     if order_id is not None:
         return ToOrder(order_id, "invoice")
+    invoice_id = rules.invoice_numbers.find(texts)
+    if invoice_id is not None:
+        return ToInvoice(invoice_id)
     payer = rules.directory.resolve(
         line.counterparty_account, line.counterparty_name, rules.similarity_threshold
     )

@@ -6,6 +6,8 @@
                        ├──► o2c.internal.bank-lines-by-payout ──► payout processor
                        └──► o2c.internal.bank-lines-by-customer ─► suspense processor
     o2c.settlements ─────────────────────────────────────────────► payout processor
+                       └──► o2c.internal.bank-lines-by-invoice ─► invoice-reference processor
+    o2c.invoices (invoice.issued) ──► o2c.internal.invoices-by-number ─► invoice-reference
     o2c.matches (balance.changed) ──► o2c.internal.balances-by-customer ► suspense processor
 
 Like the ledger, the stateful processors handle messages in batches and record new state
@@ -31,9 +33,12 @@ from schemas.topics import (
     BALANCES_BY_CUSTOMER,
     BANK_LINES,
     BANK_LINES_BY_CUSTOMER,
+    BANK_LINES_BY_INVOICE,
     BANK_LINES_BY_PAYOUT,
     CLOCK_FANOUT,
     CUSTOMERS,
+    INVOICES,
+    INVOICES_BY_NUMBER,
     MATCHES,
     SETTLEMENTS,
     TOPICS_BY_NAME,
@@ -41,7 +46,7 @@ from schemas.topics import (
     Topic,
 )
 from services import kafka_io, metrics
-from services.domain import bank_routing, payouts, suspense
+from services.domain import bank_routing, invoice_references, payouts, suspense
 from services.domain.bank_routing import IdPatterns, RoutingRules
 from services.domain.candidates import SearchBounds
 from services.settings import Settings
@@ -54,10 +59,12 @@ log = logging.getLogger(__name__)
 
 PAYER_CONFIDENCE_HEADER = "o2c-payer-confidence"
 BALANCE_CHANGED = type_name(ev.BalanceChanged)
+INVOICE_ISSUED = type_name(ev.InvoiceIssued)
 
 ROUTER_INPUTS = (BANK_LINES,)
 PAYOUT_INPUTS = (SETTLEMENTS, BANK_LINES_BY_PAYOUT, CLOCK_FANOUT)
 SUSPENSE_INPUTS = (BANK_LINES_BY_CUSTOMER, BALANCES_BY_CUSTOMER)
+INVOICE_REFERENCE_INPUTS = (INVOICES_BY_NUMBER, BANK_LINES_BY_INVOICE, CLOCK_FANOUT)
 # Every topic the settlement agents read (the customers topic is also read by the directory).
 SETTLEMENT_INPUTS: tuple[Topic, ...] = (
     BANK_LINES,
@@ -66,6 +73,8 @@ SETTLEMENT_INPUTS: tuple[Topic, ...] = (
     BANK_LINES_BY_PAYOUT,
     BANK_LINES_BY_CUSTOMER,
     BALANCES_BY_CUSTOMER,
+    BANK_LINES_BY_INVOICE,
+    INVOICES_BY_NUMBER,
 )
 
 Guard = Callable[[Awaitable[None], Any], Awaitable[None]]
@@ -81,11 +90,17 @@ class BankLineRouter:
         self.payouts = IdPatterns(settings.payout_patterns)
         self.orders = IdPatterns(settings.reference_patterns)
         self.invoices = IdPatterns(settings.invoice_patterns)
+        self.invoice_numbers = IdPatterns(settings.invoice_number_patterns)
         self.threshold = settings.payer_similarity
 
     def rules(self) -> RoutingRules:
         return RoutingRules(
-            self.payouts, self.orders, self.invoices, self.customers.directory, self.threshold
+            self.payouts,
+            self.orders,
+            self.invoices,
+            self.invoice_numbers,
+            self.customers.directory,
+            self.threshold,
         )
 
     async def handle_batch(self, records: Sequence[Any]) -> None:
@@ -106,6 +121,8 @@ class BankLineRouter:
                 await self.sink.send_raw(BANK_LINES_BY_PAYOUT, payout_id, value)
             case bank_routing.ToOrder(order_id):
                 await self.sink.send([bank_routing.applied_by_reference(event, order_id)])
+            case bank_routing.ToInvoice(invoice_id):
+                await self.sink.send_raw(BANK_LINES_BY_INVOICE, invoice_id, value)
             case bank_routing.ToCustomer(payer):
                 confidence = {PAYER_CONFIDENCE_HEADER: str(payer.confidence).encode()}
                 await self.sink.send_raw(
@@ -117,8 +134,9 @@ class BankLineRouter:
                 log.debug("bank line %s not matched: %s", event.data.line_id, why)
 
 
-class OpenItemForwarder:
-    """The ledger's balance.changed, re-keyed by customer for the suspense processor."""
+class Repartitioner:
+    """The ledger's balance.changed re-keyed by customer for the suspense processor, and
+    invoice.issued re-keyed by invoice id for the invoice-reference processor."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
@@ -129,18 +147,21 @@ class OpenItemForwarder:
         await self.sink.drained()
 
     async def handle(self, message: RawMessage) -> None:
+        wanted = BALANCE_CHANGED if message.topic == MATCHES.name else INVOICE_ISSUED
         kind = header(message, "ce_type")
         value = message.value or b""
-        if kind is not None and kind != BALANCE_CHANGED:
+        if kind is not None and kind != wanted:
             return
-        if kind is None and f'"type":"{BALANCE_CHANGED}"'.encode() not in value:
+        if kind is None and f'"type":"{wanted}"'.encode() not in value:
             return
         try:
             event = decode(value)
         except InvalidEvent:
-            return  # o2c.matches is written by o2c-matcher; the ledger dead-letters its inputs
+            return  # the ledger dead-letters invalid invoices; o2c.matches is our own
         if isinstance(event, ev.BalanceChanged) and event.data.customer_id:
             await self.sink.send_raw(BALANCES_BY_CUSTOMER, event.data.customer_id, value)
+        elif isinstance(event, ev.InvoiceIssued):
+            await self.sink.send_raw(INVOICES_BY_NUMBER, event.data.invoice_id, value)
 
 
 # --- stateful: payouts and suspense --------------------------------------------------------
@@ -274,6 +295,26 @@ def suspense_core(settings: Settings) -> Core[suspense.Suspense]:
     return Core("suspense", suspense.new_suspense, suspense.load_state, suspense.dump_state, apply)
 
 
+def invoice_reference_core(settings: Settings) -> Core[invoice_references.InvoiceReferences]:
+    rules = invoice_references.InvoiceRules(settings.payout_bank_days)
+
+    def apply(
+        state: invoice_references.InvoiceReferences,
+        event: CloudEvent,
+        _m: RawMessage,
+        today: date | None,
+    ) -> tuple[invoice_references.InvoiceReferences, list[CloudEvent]]:
+        return invoice_references.apply(state, event, rules, today)
+
+    return Core(
+        "invoice-references",
+        invoice_references.new_references,
+        invoice_references.load_state,
+        invoice_references.dump_state,
+        apply,
+    )
+
+
 def payer_confidence(message: RawMessage) -> Decimal:
     raw = header(message, PAYER_CONFIDENCE_HEADER)
     try:
@@ -288,10 +329,10 @@ def payer_confidence(message: RawMessage) -> Decimal:
 def register_settlement_processors(app: faust.App, settings: Settings, guard: Guard) -> None:
     """The router, the open-item forwarder, the payout and suspense processors, and the
     validation of o2c.customers. `guard` runs a batch and stops the worker on failure."""
-    _ensure_changelogs(settings, ("payouts", "suspense"))
+    _ensure_changelogs(settings, ("payouts", "suspense", "invoice_references"))
     directory = CustomerDirectory(settings.kafka_bootstrap)
     router = BankLineRouter(Sink(app, "bank-router", settings.source), directory, settings)
-    forwarder = OpenItemForwarder(Sink(app, "open-items", settings.source))
+    forwarder = Repartitioner(Sink(app, "repartition", settings.source))
     customers_sink = Sink(app, "customers", settings.source)
     processors = {
         name: KeyedProcessor(
@@ -309,6 +350,7 @@ def register_settlement_processors(app: faust.App, settings: Settings, guard: Gu
         for name, core in (
             ("payouts", payout_core(settings)),
             ("suspense", suspense_core(settings)),
+            ("invoice_references", invoice_reference_core(settings)),
         )
     }
 
@@ -324,8 +366,8 @@ def register_settlement_processors(app: faust.App, settings: Settings, guard: Gu
         async for records in batches(stream):
             await guard(router.handle_batch(records), records[-1].message.tp)
 
-    @app.agent(raw_topic(app, MATCHES), name="open-items", concurrency=1)
-    async def open_items(stream: Any) -> None:
+    @app.agent(raw_topic(app, MATCHES, INVOICES), name="repartition", concurrency=1)
+    async def repartition(stream: Any) -> None:
         async for records in batches(stream):
             await guard(forwarder.handle_batch(records), records[-1].message.tp)
 
@@ -338,6 +380,13 @@ def register_settlement_processors(app: faust.App, settings: Settings, guard: Gu
     async def suspense_agent(stream: Any) -> None:
         async for records in batches(stream):
             await guard(processors["suspense"].handle_batch(records), records[-1].message.tp)
+
+    @app.agent(raw_topic(app, *INVOICE_REFERENCE_INPUTS), name="invoice-references", concurrency=1)
+    async def invoice_reference_agent(stream: Any) -> None:
+        async for records in batches(stream):
+            await guard(
+                processors["invoice_references"].handle_batch(records), records[-1].message.tp
+            )
 
     async def validate_customer(records: Sequence[Any]) -> None:
         for record in records:

@@ -167,6 +167,28 @@ def test_bank_line_naming_an_order_settles_it(services: Services, watcher: Outpu
     assert (applied.data.method, applied.data.confidence) == ("reference", Decimal(1))
 
 
+def test_bank_line_naming_an_invoice_settles_the_invoices_order(
+    services: Services, watcher: OutputWatcher
+) -> None:
+    order_id, invoice_id = unique("ORD"), f"INV-{unique('I')}"
+    out = EventProducer(services.kafka_bootstrap)
+    # The line is booked before the invoice is published: it waits for it.
+    out.send(bank_line("64.00", remittance_info=f"settles {invoice_id}"))
+    out.send(order_placed(order_id, "64.00"))
+    out.send(
+        event(
+            "invoice.issued",
+            {"invoice_id": invoice_id, "order_id": order_id, "customer_id": "C-1",
+             "amount": "64.00", "currency": "CNY", "issued_at": T0.isoformat(),
+             "due_date": (DAY0 + timedelta(days=30)).isoformat()},
+        )
+    )  # fmt: skip
+    out.flush()
+    seen = watcher.collect(all_settled([order_id]), timeout=120)
+    (applied,) = [e for _, e in seen if isinstance(e, ev.PaymentApplied)]
+    assert (applied.data.order_id, applied.data.method) == (order_id, "reference")
+
+
 def test_unknown_payer_is_an_unmatched_bank_line(
     services: Services, watcher: OutputWatcher
 ) -> None:

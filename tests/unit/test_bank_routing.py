@@ -7,12 +7,14 @@ import pytest
 
 from schemas import events as ev
 from services.domain.bank_routing import (
+    DEFAULT_INVOICE_NUMBER_PATTERNS,
     DEFAULT_PAYOUT_PATTERNS,
     IdPattern,
     IdPatterns,
     Ignored,
     RoutingRules,
     ToCustomer,
+    ToInvoice,
     ToOrder,
     ToPayout,
     UnknownPayer,
@@ -31,6 +33,7 @@ RULES = RoutingRules(
     payouts=IdPatterns([*DEFAULT_PAYOUT_PATTERNS, r"(?i)\bbatch\s*(\d+) -> adyen-\1"]),
     orders=IdPatterns(DEFAULT_ORDER_PATTERNS),
     invoices=IdPatterns([r"\bINV-(\d+) -> ORD-\1"]),
+    invoice_numbers=IdPatterns(DEFAULT_INVOICE_NUMBER_PATTERNS),
     directory=DIRECTORY,
     similarity_threshold=Decimal("0.85"),
 )
@@ -55,7 +58,10 @@ def line(amount: str = "100.00", **fields: Any) -> ev.BankLineBooked:
         ({"remittance_info": "payout received", "counterparty_name": "?"}, UnknownPayer()),
         ({"remittance_info": "payment ORD-1001 thanks"}, ToOrder("ORD-1001", "order")),
         ({"remittance_info": "订单号：A20261102"}, ToOrder("A20261102", "order")),
-        ({"remittance_info": "invoice INV-1001"}, ToOrder("ORD-1001", "invoice")),
+        ({"remittance_info": "invoice INV-1001"}, ToOrder("ORD-1001", "invoice")),  # convention
+        ({"remittance_info": "INV-A77 and INV-A78"}, ToInvoice("INV-A77")),  # first named
+        ({"remittance_info": "Invoice no. 4711/26"}, ToInvoice("4711/26")),
+        ({"remittance_info": "发票号：FP20261102"}, ToInvoice("FP20261102")),
         # The payout wins over an order number in the same text.
         ({"remittance_info": "po_1OkLm2AbCdEf ORD-1"}, ToPayout("po_1OkLm2AbCdEf")),
     ],
