@@ -191,6 +191,7 @@ class OraclePayouts(_Oracle):
                     line_id=line.data.line_id,
                     amount=item.gross,
                     currency=payout.data.currency,
+                    fee=item.fee,
                 ),
                 line,
             )

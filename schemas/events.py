@@ -261,13 +261,15 @@ class PaymentAppliedData(EventData):
 
 
 class PaymentSettledData(EventData):
-    money_fields = ("amount",)
+    money_fields = ("amount", "fee")
     payment_id: Identifier
     order_id: Identifier
     payout_id: Identifier | None = None
     line_id: Identifier
     amount: SignedAmount
     currency: CurrencyCode
+    # Optional addition: the fee the PSP kept on this item, checked against the capture's.
+    fee: SignedAmount | None = None
 
 
 class WriteoffAppliedData(EventData):

@@ -39,6 +39,9 @@ class Topic:
     retention_ms: int | None = None  # None: broker default; -1: forever
     compacted: bool = False
     max_message_bytes: int | None = None
+    # True for a repartition topic whose message key is not the event's own key field
+    # (a bank line keyed by the payout it names); the edge then skips that check.
+    rekeyed: bool = False
 
     @cached_property  # asked for every message at the edge
     def type_names(self) -> tuple[str, ...]:
@@ -177,15 +180,52 @@ LEDGER_FACTS = Topic(
     Role.INTERNAL,
     retention_ms=_FOREVER,
 )
-
-# balance.changed is keyed by order id; the credit processor needs all of a customer's
-# balances on one partition, so they are re-keyed by customer id through this topic.
+# Bank lines that name a payout, keyed by its payout id, for the payout processor.
+BANK_LINES_BY_PAYOUT = Topic(
+    "o2c.internal.bank-lines-by-payout",
+    "payout_id",
+    (ev.BankLineBooked,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+    rekeyed=True,
+)
+# Bank lines that name nothing, keyed by the customer their payer resolved to.
+BANK_LINES_BY_CUSTOMER = Topic(
+    "o2c.internal.bank-lines-by-customer",
+    "customer_id",
+    (ev.BankLineBooked,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+    rekeyed=True,
+)
+# balance.changed is keyed by order id; the suspense processor (open items) and the credit
+# processor (exposure) need all of a customer's balances on one partition. Every writer of
+# a balance.changed puts this copy beside it (COPIES below).
 BALANCES_BY_CUSTOMER = Topic(
     "o2c.internal.balances-by-customer",
     "customer_id",
     (ev.BalanceChanged,),
     Role.INTERNAL,
     retention_ms=_FOREVER,
+    rekeyed=True,
+)
+# Bank lines that name an invoice number, and the invoices issued, keyed by invoice id:
+# the invoice-reference processor joins them to find the order a line pays.
+BANK_LINES_BY_INVOICE = Topic(
+    "o2c.internal.bank-lines-by-invoice",
+    "invoice_id",
+    (ev.BankLineBooked,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+    rekeyed=True,
+)
+INVOICES_BY_NUMBER = Topic(
+    "o2c.internal.invoices-by-number",
+    "invoice_id",
+    (ev.InvoiceIssued,),
+    Role.INTERNAL,
+    retention_ms=_FOREVER,
+    rekeyed=True,
 )
 
 ALL_TOPICS: tuple[Topic, ...] = (
@@ -205,7 +245,11 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CLOCK_FANOUT,
     PAYMENTS_BY_ORDER,
     LEDGER_FACTS,
+    BANK_LINES_BY_PAYOUT,
+    BANK_LINES_BY_CUSTOMER,
     BALANCES_BY_CUSTOMER,
+    BANK_LINES_BY_INVOICE,
+    INVOICES_BY_NUMBER,
 )
 TOPICS_BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
 

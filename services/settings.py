@@ -10,7 +10,17 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.domain.policy import DEFAULT_SETTLEMENT_DAYS, DEFAULT_TOLERANCE, Policy
+from services.domain.bank_routing import (
+    DEFAULT_INVOICE_NUMBER_PATTERNS,
+    DEFAULT_INVOICE_PATTERNS,
+    DEFAULT_PAYOUT_PATTERNS,
+)
+from services.domain.policy import (
+    DEFAULT_FEE_TOLERANCE,
+    DEFAULT_SETTLEMENT_DAYS,
+    DEFAULT_TOLERANCE,
+    Policy,
+)
 from services.domain.references import DEFAULT_ORDER_PATTERNS
 
 
@@ -49,6 +59,18 @@ class Settings(BaseSettings):
     tolerance_by_currency: dict[str, Decimal] = Field(default_factory=dict)
     # Business days after capture by which a payment of a method should be paid out.
     settlement_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SETTLEMENT_DAYS))
+    # How far a payout item's fee may differ from its capture's before FEE_MISMATCH.
+    fee_tolerance: Decimal = DEFAULT_FEE_TOLERANCE
+    # Settlement and bank matching (README, "Settlement and bank matching"). Patterns are
+    # regular expressions whose first group is the id, optionally "REGEX -> TEMPLATE".
+    payout_patterns: tuple[str, ...] = DEFAULT_PAYOUT_PATTERNS
+    invoice_patterns: tuple[str, ...] = DEFAULT_INVOICE_PATTERNS
+    invoice_number_patterns: tuple[str, ...] = DEFAULT_INVOICE_NUMBER_PATTERNS
+    payer_similarity: Decimal = Decimal("0.85")
+    payout_bank_days: int = 2
+    suspense_window_days: int = 120
+    combination_max_items: int = 20
+    combination_max_steps: int = 20_000
     # Read side (projections/): the PostgreSQL schema dashboards read, the DSO target in
     # days (an alert above target x 1.1), and the most messages one transaction takes.
     read_schema: str = "o2c_read"
@@ -60,6 +82,7 @@ class Settings(BaseSettings):
             default_tolerance=self.tolerance,
             tolerance_by_currency=self.tolerance_by_currency,
             settlement_days=self.settlement_days,
+            fee_tolerance=self.fee_tolerance,
         )
 
 

@@ -25,6 +25,7 @@ class Condition:
     expected: Decimal | None = None
     actual: Decimal | None = None
     payment_id: str | None = None
+    payout_id: str | None = None
 
 
 SEVERITY: dict[ReasonCode, Severity] = {
@@ -38,6 +39,7 @@ SEVERITY: dict[ReasonCode, Severity] = {
     ReasonCode.PAYMENT_WITHOUT_ORDER: "medium",
     ReasonCode.INVOICE_ORDER_MISMATCH: "medium",
     ReasonCode.PAYMENT_NOT_SETTLED: "low",
+    ReasonCode.FEE_MISMATCH: "low",
 }
 
 
@@ -49,6 +51,7 @@ def conditions(
         return found + _without_order(ledger, now, today)
     m = money(ledger, now.currency)
     found += _chargebacks(ledger)
+    found += _fee_differences(ledger, policy)
     found += _unsettled(ledger, now.currency, m, policy, today)
     found += _refunds_beyond_paid(m, now.currency, policy)
     if ledger.cancelled:
@@ -103,6 +106,30 @@ def _chargebacks(ledger: Ledger) -> list[Condition]:
         for c in ledger.chargebacks
         if c.chargeback_id not in resolved
     ]
+
+
+def _fee_differences(ledger: Ledger, policy: Policy) -> list[Condition]:
+    """A payout item whose fee differs from the fee the capture reported. PSPs print fees
+    with either sign, so magnitudes are compared."""
+    fees = {c.payment_id: c for c in ledger.captures if c.fee is not None}
+    found = []
+    for s in ledger.settlements:
+        capture = fees.get(s.payment_id)
+        if s.fee is None or capture is None or capture.fee is None:
+            continue
+        if abs(abs(s.fee) - capture.fee) > policy.fee_tolerance:
+            found.append(
+                Condition(
+                    ReasonCode.FEE_MISMATCH,
+                    s.settlement_id,
+                    s.currency,
+                    capture.fee,
+                    abs(s.fee),
+                    s.payment_id,
+                    s.payout_id,
+                )
+            )
+    return found
 
 
 def _unsettled(

@@ -119,6 +119,8 @@ class Settlement:
     payment_id: str
     amount: Decimal
     currency: str
+    fee: Decimal | None = None  # the fee the PSP reports having kept on the item
+    payout_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +282,7 @@ def record(ledger: Ledger, event: CloudEvent) -> Ledger:
         case ev.PaymentSettled(data=d):
             where = d.payout_id or d.line_id
             settlement = Settlement(
-                i, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency
+                i, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency, d.fee, d.payout_id
             )
             return replace(
                 ledger, settlements=_with(ledger.settlements, settlement, _settlement_id)

@@ -166,6 +166,7 @@ def _detected(
         difference=None if expected is None or actual is None else actual - expected,
         order_id=ledger.order_id,
         payment_id=condition.payment_id,
+        payout_id=condition.payout_id,
         customer_id=ledger.customer_id,
         detected_at=cause.time,
     )

@@ -8,6 +8,8 @@ from decimal import Decimal
 from types import MappingProxyType
 
 DEFAULT_TOLERANCE = Decimal("0.50")
+# How far a payout item's fee may be from the fee its capture reported.
+DEFAULT_FEE_TOLERANCE = Decimal("0.01")
 
 # Business days after capture by which a payment of this method should be in a payout.
 # Bank transfers settle when their bank line is applied; vouchers need no settlement.
@@ -22,6 +24,7 @@ class Policy:
     default_tolerance: Decimal = DEFAULT_TOLERANCE
     tolerance_by_currency: Mapping[str, Decimal] = field(default_factory=dict)
     settlement_days: Mapping[str, int] = field(default_factory=lambda: DEFAULT_SETTLEMENT_DAYS)
+    fee_tolerance: Decimal = DEFAULT_FEE_TOLERANCE
 
     def tolerance(self, currency: str) -> Decimal:
         return self.tolerance_by_currency.get(currency, self.default_tolerance)

@@ -26,6 +26,13 @@ class RawMessage:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+def header(message: RawMessage, name: str) -> str | None:
+    for key, value in message.headers:
+        if key == name:
+            return value.decode("utf-8", "replace")
+    return None
+
+
 def accept(message: RawMessage) -> CloudEvent:
     """The event a message carries; InvalidEvent when it breaks the contract."""
     event = decode(message.value or b"")
@@ -35,7 +42,7 @@ def accept(message: RawMessage) -> CloudEvent:
             "type", f"{event.type} does not belong on {message.topic}", event.id
         )
     expected_key = event.partition_key()
-    if expected_key is not None and topic is not None:
+    if expected_key is not None and topic is not None and not topic.rekeyed:
         actual_key = (message.key or b"").decode("utf-8", "replace")
         if actual_key != expected_key:
             raise InvalidEvent.single(

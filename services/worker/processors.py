@@ -27,6 +27,10 @@ from services.worker.app import ensure_changelogs
 from services.worker.credit_processor import CREDIT_INPUTS, register_credit_processor
 from services.worker.edge import RawMessage, raw_message
 from services.worker.ledger_processor import LedgerProcessor
+from services.worker.settlement_processors import (
+    SETTLEMENT_INPUTS,
+    register_settlement_processors,
+)
 from services.worker.sink import Sink, raw_topic
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,7 @@ log = logging.getLogger(__name__)
 LEDGER_INPUTS = (ORDERS, INVOICES, PAYMENTS, REFUNDS, LEDGER_FACTS, PAYMENTS_BY_ORDER, CLOCK_FANOUT)
 # Every topic the worker's consumer group reads: a new group must start at the end of all
 # of them to see only new events (tests, benchmarks), and its lag is measured over them.
-WORKER_INPUTS = (*LEDGER_INPUTS, CLOCK, *CREDIT_INPUTS)
+WORKER_INPUTS = tuple(dict.fromkeys((*LEDGER_INPUTS, CLOCK, *CREDIT_INPUTS, *SETTLEMENT_INPUTS)))
 
 
 Handler = Callable[[RawMessage], Awaitable[None]]
@@ -108,3 +112,4 @@ def register_processors(app: faust.App, settings: Settings) -> None:
         await consume(stream, handle_clock)
 
     register_credit_processor(app, settings)
+    register_settlement_processors(app, settings, _or_stop)

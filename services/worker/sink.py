@@ -120,8 +120,11 @@ class Sink:
                 )
             self._counted(event.type).inc()
 
-    async def send_raw(self, topic: Topic, key: str, value: bytes) -> None:
-        self._produce(topic.name, key.encode(), value)
+    async def send_raw(
+        self, topic: Topic, key: str, value: bytes, headers: dict[str, bytes] | None = None
+    ) -> None:
+        listed: Headers | None = None if headers is None else list(headers.items())
+        self._produce(topic.name, key.encode(), value, headers=listed)
 
     async def send_to_partition(self, topic: Topic, value: bytes, partition: int) -> None:
         self._produce(topic.name, None, value, partition=partition)

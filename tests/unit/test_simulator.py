@@ -200,7 +200,7 @@ def test_the_ledger_finds_exactly_its_reasons_in_the_truth(simulated: Simulated)
         score = scores[reason.value]
         assert score["expected"] > 0, reason
         assert (score["precision"], score["recall"]) == (1.0, 1.0), (reason, result["examples"])
-    assert scores["FEE_MISMATCH"]["precision"] is None  # not evaluated, not zero
+    assert scores["PAYOUT_NOT_IN_BANK"]["precision"] is None  # not evaluated, not zero
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,227 @@
+"""The suspense account of one customer: bank lines that name nothing, and the customer's
+open items they might pay.
+
+`apply(state, event, rules, payer_confidence) -> (state, outputs)` over the customer's
+`bank_line.booked` (routed here once the payer was resolved) and `balance.changed` (the
+ledger's view of each of the customer's orders). After every event each suspended line is
+tried against the open items (candidates.propose): a unique answer is applied
+(`payment.applied` per order) and any mismatch the line had is resolved; several answers
+are `AMBIGUOUS_BANK_LINE` with ranked suggestions; none is `UNMATCHED_BANK_LINE`. So a line
+that becomes matchable when new open items arrive is applied then.
+
+Money this processor has applied but the ledger has not yet reported is held as pending
+against its order, so that two lines cannot both take the same open item; it is released
+by the `balance.changed` the application caused (its causationid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+
+from pydantic import TypeAdapter
+
+from schemas import events as ev
+from schemas.base import CloudEvent
+from schemas.events import ReasonCode
+from services.domain.candidates import Candidate, OpenItem, SearchBounds, propose
+from services.domain.findings import Finding, OpenFinding, reconcile
+from services.domain.outputs import output
+from services.domain.policy import Policy
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+OPEN_STATUSES = frozenset({"open", "partially_paid"})
+MAX_SUGGESTIONS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SuspendedLine:
+    event_id: str
+    line_id: str
+    amount: Decimal
+    currency: str
+    booking_date: date
+    payer_confidence: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    order_id: str
+    application_id: str  # the id of the payment.applied this processor sent
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class SuspenseRules:
+    policy: Policy = field(default_factory=Policy)
+    bounds: SearchBounds = field(default_factory=SearchBounds)
+
+
+@dataclass(frozen=True, slots=True)
+class Suspense:
+    customer_id: str
+    items: tuple[OpenItem, ...] = ()  # by order id
+    lines: tuple[SuspendedLine, ...] = ()  # by booking date, then line id
+    pending: tuple[Pending, ...] = ()
+    applied_lines: frozenset[str] = frozenset()
+    applied_event_ids: frozenset[str] = frozenset()
+    open_mismatches: tuple[OpenFinding, ...] = ()
+
+
+def new_suspense(customer_id: str) -> Suspense:
+    return Suspense(customer_id)
+
+
+def apply(
+    state: Suspense, event: CloudEvent, rules: SuspenseRules, payer_confidence: Decimal = ONE
+) -> tuple[Suspense, list[CloudEvent]]:
+    if event.id in state.applied_event_ids:
+        return state, []
+    updated = _record(state, event, payer_confidence)
+    if isinstance(event, ev.BankLineBooked):
+        # A balance.changed states an order's whole balance, so applying it again changes
+        # nothing; only lines are remembered, or a busy customer's state would grow forever.
+        updated = replace(updated, applied_event_ids=state.applied_event_ids | {event.id})
+    if not updated.lines and not updated.open_mismatches:
+        return updated, []  # nothing in suspense: an open item changed, no line waits for it
+    return settle_lines(updated, event, rules)
+
+
+def _record(state: Suspense, event: CloudEvent, payer_confidence: Decimal) -> Suspense:
+    match event:
+        case ev.BankLineBooked(data=d):
+            known = state.applied_lines | {line.line_id for line in state.lines}
+            if d.line_id in known:
+                return state  # the same line resent under another event id
+            line = SuspendedLine(
+                event.id, d.line_id, d.amount, d.currency, d.booking_date, payer_confidence
+            )
+            lines = sorted((*state.lines, line), key=lambda x: (x.booking_date, x.line_id))
+            return replace(state, lines=tuple(lines))
+        case ev.BalanceChanged(data=d):
+            others = [i for i in state.items if i.order_id != d.order_id]
+            if d.status in OPEN_STATUSES and d.open_balance > 0:
+                others.append(OpenItem(d.order_id, d.currency, d.open_balance, d.due_date))
+            pending = tuple(p for p in state.pending if p.application_id != event.causationid)
+            items = tuple(sorted(others, key=lambda i: i.order_id))
+            return replace(state, items=items, pending=pending)
+    return state
+
+
+def available(state: Suspense) -> list[OpenItem]:
+    """Open items less what this processor applied and the ledger has not reported yet."""
+    held: dict[str, Decimal] = {}
+    for p in state.pending:
+        held[p.order_id] = held.get(p.order_id, ZERO) + p.amount
+    left = [replace(i, open_amount=i.open_amount - held.get(i.order_id, ZERO)) for i in state.items]
+    return [i for i in left if i.open_amount > 0]
+
+
+def settle_lines(
+    state: Suspense, cause: CloudEvent, rules: SuspenseRules
+) -> tuple[Suspense, list[CloudEvent]]:
+    items = available(state)
+    outputs: list[CloudEvent] = []
+    findings: list[Finding] = []
+    still_suspended: list[SuspendedLine] = []
+    pending = list(state.pending)
+    applied = set(state.applied_lines)
+    for line in state.lines:
+        proposals = propose(
+            items,
+            line.amount,
+            line.currency,
+            line.booking_date,
+            rules.policy.tolerance(line.currency),
+            rules.bounds,
+            line.payer_confidence,
+        )
+        answer = proposals.unique
+        if answer is not None:
+            for application in _applications(line, answer, cause):
+                outputs.append(application)
+                d = application.data
+                pending.append(Pending(d.order_id, application.id, d.amount))
+            taken = set(answer.order_ids)
+            items = [i for i in items if i.order_id not in taken]
+            applied.add(line.line_id)
+            continue
+        still_suspended.append(line)
+        findings.append(_finding(state.customer_id, line, proposals.candidates))
+    open_now, changes = reconcile(state.open_mismatches, findings, cause)
+    outputs += changes
+    updated = replace(
+        state,
+        lines=tuple(still_suspended),
+        pending=tuple(pending),
+        applied_lines=frozenset(applied),
+        open_mismatches=open_now,
+    )
+    return updated, outputs
+
+
+def _applications(
+    line: SuspendedLine, answer: Candidate, cause: CloudEvent
+) -> list[ev.PaymentApplied]:
+    """One payment.applied per order: each item's open amount, the last (newest) taking
+    the difference within tolerance, which the ledger then writes off."""
+    amounts = [i.open_amount for i in answer.items]
+    amounts[-1] += line.amount - sum(amounts, ZERO)
+    return [
+        output(
+            ev.PaymentApplied,
+            ev.PaymentAppliedData(
+                line_id=line.line_id,
+                order_id=item.order_id,
+                amount=max(ZERO, amount),
+                currency=line.currency,
+                method=answer.method,
+                confidence=answer.confidence,
+            ),
+            cause,
+            f"{line.line_id}/{item.order_id}",
+        )
+        for item, amount in zip(answer.items, amounts, strict=True)
+    ]
+
+
+def _finding(customer_id: str, line: SuspendedLine, candidates: Sequence[Candidate]) -> Finding:
+    reason = ReasonCode.AMBIGUOUS_BANK_LINE if candidates else ReasonCode.UNMATCHED_BANK_LINE
+    suggestions = tuple(
+        ev.Suggestion(
+            order_ids=c.order_ids, amount=c.total, method=c.method, confidence=c.confidence
+        )
+        for c in candidates[:MAX_SUGGESTIONS]
+    )
+    return Finding(
+        reason,
+        line.line_id,
+        "",
+        line.currency,
+        actual=line.amount,
+        line_id=line.line_id,
+        customer_id=customer_id,
+        suggestions=suggestions,
+    )
+
+
+# --- storage ------------------------------------------------------------------------------
+
+_STATE = TypeAdapter(Suspense)
+STATE_FORMAT = b"suspense/1\n"
+
+
+def dump_state(state: Suspense) -> bytes:
+    return STATE_FORMAT + _STATE.dump_json(state)
+
+
+def load_state(raw: bytes) -> Suspense:
+    if not raw.startswith(STATE_FORMAT):
+        raise ValueError(
+            f"the suspense table holds state in another format ({raw[:12]!r}…); start the "
+            "worker with a new O2C_APP_ID to rebuild it from the input topics"
+        )
+    return _STATE.validate_json(raw[len(STATE_FORMAT) :])

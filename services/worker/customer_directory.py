@@ -1,0 +1,120 @@
+"""The whole `o2c.customers` topic in every worker: the payer directory of the bank-line router.
+
+Customers are few and change rarely, so each worker reads every partition of the compacted
+topic itself, from the beginning, without a consumer group (faust's GlobalTable loses
+updates that arrive after recovery: faust-streaming issue #212). Before the router decides
+a batch of lines it calls `catch_up`, which waits until the directory has read everything
+the topic held at that moment: a customer published before a bank line is known when the
+line is routed.
+
+Invalid customer events are skipped here; the `customers` agent dead-letters them once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from schemas import events as ev
+from schemas.codec import InvalidEvent, decode
+from schemas.topics import CUSTOMERS
+from services import kafka_io
+from services.domain.payers import PayerDirectory
+
+log = logging.getLogger(__name__)
+
+
+class CustomerDirectory:
+    def __init__(self, bootstrap: str, topic: str = CUSTOMERS.name) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._customers: dict[str, ev.CustomerUpsertedData] = {}
+        self._positions: dict[int, int] = {}  # partition -> next offset to read
+        self._lock = threading.Lock()
+        self._directory = PayerDirectory()
+        self._stale = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._watermarks: Consumer | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="customer-directory", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def directory(self) -> PayerDirectory:
+        with self._lock:
+            if self._stale:
+                self._directory = PayerDirectory.of(self._customers.values())
+                self._stale = False
+            return self._directory
+
+    async def catch_up(self, patience: float = 30.0) -> None:
+        """Return once everything `o2c.customers` holds now has been read (or, should the
+        directory be stuck, after `patience` seconds, with a warning)."""
+        loop = asyncio.get_running_loop()
+        ends = await loop.run_in_executor(None, self._ends)
+        deadline = time.monotonic() + patience
+        while not self._reached(ends):
+            if time.monotonic() > deadline:
+                log.warning("customer directory is behind %s; routing with what it has", ends)
+                return
+            await asyncio.sleep(0.01)
+
+    def _reached(self, ends: dict[int, int]) -> bool:
+        with self._lock:
+            return all(self._positions.get(p, 0) >= end for p, end in ends.items() if end > 0)
+
+    def _ends(self) -> dict[int, int]:
+        if self._watermarks is None:
+            self._watermarks = kafka_io.consumer(self._bootstrap, "o2c-customer-directory")
+        metadata = self._watermarks.list_topics(self._topic, timeout=30)
+        partitions = metadata.topics[self._topic].partitions
+        return {
+            p: kafka_io.watermarks(self._watermarks, TopicPartition(self._topic, p))[1]
+            for p in partitions
+        }
+
+    def _run(self) -> None:
+        consumer = kafka_io.consumer(self._bootstrap, "o2c-customer-directory")
+        try:
+            metadata = consumer.list_topics(self._topic, timeout=30)
+            partitions = metadata.topics[self._topic].partitions
+            consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions])
+            while not self._stop.is_set():
+                msg = consumer.poll(0.1)
+                if msg is None or msg.error():
+                    continue
+                self._take(msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value())
+        except Exception:
+            log.exception("the customer directory stopped reading o2c.customers")
+        finally:
+            consumer.close()
+
+    def _take(self, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
+        customer = None if value is None else _customer(value)
+        with self._lock:
+            if value is None:  # a tombstone: the customer is gone
+                self._customers.pop((key or b"").decode("utf-8", "replace"), None)
+            elif customer is not None:
+                self._customers[customer.customer_id] = customer
+            self._positions[partition] = offset + 1
+            self._stale = True
+
+
+def _customer(value: bytes) -> ev.CustomerUpsertedData | None:
+    try:
+        event = decode(value)
+    except InvalidEvent:
+        return None
+    return event.data if isinstance(event, ev.CustomerUpserted) else None
