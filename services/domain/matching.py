@@ -70,9 +70,12 @@ def report(
             outputs.append(_matched(ledger, now, cause))
     open_mismatches, changes = _mismatch_changes(ledger, now, policy, today, cause)
     outputs.extend(changes)
-    if now == before and open_mismatches == ledger.open_mismatches:
+    # A balance is reported only once the order is known: an assessment from an invoice or
+    # a payment that came first must not pass for the balance.changed never sent.
+    reported = now if ledger.order is not None else None
+    if reported == before and open_mismatches == ledger.open_mismatches:
         return ledger, outputs
-    return replace(ledger, reported=now, open_mismatches=open_mismatches), outputs
+    return replace(ledger, reported=reported, open_mismatches=open_mismatches), outputs
 
 
 def _balance_view(a: Assessment) -> tuple[object, ...]:

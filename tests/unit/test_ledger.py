@@ -150,6 +150,15 @@ def test_payment_before_its_order_matches_when_the_order_arrives() -> None:
     assert state(ledger).matched
 
 
+def test_invoice_before_its_order_still_reports_the_balance_when_the_order_arrives() -> None:
+    _, outputs = fold(
+        [invoice("100.00", DAY0 + timedelta(days=30)), order_placed("ORD-1", "100.00")]
+    )
+    assert [o.type for o in outputs if isinstance(o, ev.BalanceChanged)] == [
+        "o2c.balance.changed.v1"
+    ]
+
+
 def test_redelivered_event_changes_nothing() -> None:
     pay = payment_captured("p1", "ORD-1", "40.00")
     once, _ = fold([order_placed("ORD-1", "100.00"), pay])

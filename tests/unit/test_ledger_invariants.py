@@ -188,6 +188,29 @@ def test_any_arrival_order_and_any_duplication_fold_to_the_same_ledger(
 
 
 @settings(max_examples=400, deadline=None)
+@given(data=st.data(), history=histories())
+def test_the_last_balance_reported_is_the_final_balance_whatever_the_arrival_order(
+    data: st.DataObject, history: list[CloudEvent]
+) -> None:
+    arrival = data.draw(st.permutations(history))
+    ledger, outputs = fold(arrival)
+    if ledger.order is None:
+        return
+    now = assess(ledger, POLICY)
+    assert now is not None
+    balances = [o for o in outputs if isinstance(o, ev.BalanceChanged)]
+    assert balances, "an order with facts must have reported its balance"
+    last = balances[-1].data
+    assert (last.status, last.open_balance, last.receivable, last.paid, last.due_date) == (
+        now.status,
+        now.open_balance,
+        now.receivable,
+        now.paid,
+        now.due_date,
+    )
+
+
+@settings(max_examples=400, deadline=None)
 @given(history=histories())
 def test_money_is_conserved_to_the_cent(history: list[CloudEvent]) -> None:
     ledger, _ = fold(history)
