@@ -15,8 +15,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.kafka_support import OutputWatcher
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -176,6 +180,17 @@ def worker(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iter
     running = start_worker(services, tmp_path_factory.mktemp("worker"), app_id)
     yield running
     stop_worker(running)
+
+
+@pytest.fixture
+def watcher(services: Services, worker: RunningWorker) -> Iterator[OutputWatcher]:
+    """The session worker's matches and mismatches from now on."""
+    from schemas.topics import MATCHES, MISMATCHES
+    from tests.kafka_support import OutputWatcher
+
+    w = OutputWatcher(services.kafka_bootstrap, [MATCHES.name, MISMATCHES.name])
+    yield w
+    w.close()
 
 
 @pytest.fixture

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
 from schemas import events as ev
 from schemas.base import CloudEvent
-from schemas.topics import CLOCK, MATCHES, MISMATCHES
+from schemas.topics import CLOCK
 from services.kafka_io import EventProducer
-from tests.conftest import RunningWorker, Services
+from tests.conftest import Services
 from tests.factories import T0, event, order_placed, payment_captured, unique
 from tests.kafka_support import OutputWatcher
 
@@ -19,13 +19,6 @@ pytestmark = pytest.mark.integration
 
 Seen = list[tuple[str, CloudEvent]]
 DAY0 = T0.date()
-
-
-@pytest.fixture
-def watcher(services: Services, worker: RunningWorker) -> Iterator[OutputWatcher]:
-    w = OutputWatcher(services.kafka_bootstrap, [MATCHES.name, MISMATCHES.name])
-    yield w
-    w.close()
 
 
 def _cny(amount: str) -> dict[str, str]:

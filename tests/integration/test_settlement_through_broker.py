@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,9 +11,9 @@ import pytest
 
 from schemas import events as ev
 from schemas.base import CloudEvent
-from schemas.topics import CLOCK, MATCHES, MISMATCHES
+from schemas.topics import CLOCK
 from services.kafka_io import EventProducer
-from tests.conftest import RunningWorker, Services
+from tests.conftest import Services
 from tests.factories import T0, event, order_placed, payment_captured, unique
 from tests.kafka_support import OutputWatcher
 
@@ -21,13 +21,6 @@ pytestmark = pytest.mark.integration
 
 Seen = list[tuple[str, CloudEvent]]
 DAY0 = T0.date()
-
-
-@pytest.fixture
-def watcher(services: Services, worker: RunningWorker) -> Iterator[OutputWatcher]:
-    w = OutputWatcher(services.kafka_bootstrap, [MATCHES.name, MISMATCHES.name])
-    yield w
-    w.close()
 
 
 def payout(payout_id: str, net: str, items: list[dict[str, Any]], day: int = 0) -> CloudEvent:
