@@ -31,6 +31,11 @@ from services.samples.demo import demo_events
 from services.settings import get_settings
 
 RESULTS = Path(__file__).parent / "results"
+# The real payout and suspense cores, in place of the truth-driven oracles.
+REAL_SETTLEMENT_STAGES = (
+    "bench.settlement_stages:PayoutStage",
+    "bench.settlement_stages:SuspenseStage",
+)
 
 
 def _messages(orders: int) -> list[bytes]:
@@ -138,7 +143,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.accuracy:
-        accuracy.main([])
+        accuracy.main([f"--stage={stage}" for stage in REAL_SETTLEMENT_STAGES])
         return
     if args.projections:
         _projections(args.projections)
@@ -150,7 +155,9 @@ def main() -> None:
     rows = [(r["name"], r["events"], r["seconds"], r["events_per_second"]) for r in results["core"]]
     print(table(("step", "events", "seconds", "events/s"), rows))
     print("\naccuracy against simulated ground truth …", file=sys.stderr)
-    results["accuracy"] = accuracy.accuracy(orders=5_000, days=10, seed=7)
+    results["accuracy"] = accuracy.accuracy(
+        orders=5_000, days=10, seed=7, stages=REAL_SETTLEMENT_STAGES
+    )
     if not args.core_only:
         bootstrap = get_settings().kafka_bootstrap
         print(f"\nthroughput through {bootstrap}: {args.orders} orders …", file=sys.stderr)

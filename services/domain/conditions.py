@@ -117,6 +117,8 @@ def _fee_differences(ledger: Ledger, policy: Policy) -> list[Condition]:
         capture = fees.get(s.payment_id)
         if s.fee is None or capture is None or capture.fee is None:
             continue
+        if s.amount <= 0:
+            continue  # a refund or chargeback item: its fee is not the capture's fee
         if abs(abs(s.fee) - capture.fee) > policy.fee_tolerance:
             found.append(
                 Condition(

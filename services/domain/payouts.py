@@ -223,7 +223,9 @@ def _matched(payout_id: str, report: Report, line: Line, cause: CloudEvent) -> l
                 line_id=line.line_id,
                 amount=item.gross,
                 currency=report.currency,
-                fee=item.fee,
+                # Only a charge's fee is the capture's fee (FEE_MISMATCH compares them);
+                # refund, chargeback and adjustment items carry fees of their own.
+                fee=item.fee if item.kind == "charge" else None,
             ),
             cause,
             f"{payout_id}/{item.payment_id}/{item.kind}",

@@ -61,3 +61,24 @@ def test_fee_mismatch_names_the_payment_and_both_fees() -> None:
     assert (mismatch.data.order_id, mismatch.data.payment_id) == ("ORD-1", "p-1")
     assert (str(mismatch.data.expected), str(mismatch.data.actual)) == ("2.00", "3.50")
     assert mismatch.data.severity == "low"
+
+
+def test_the_refund_of_a_payment_in_a_later_payout_is_no_fee_mismatch() -> None:
+    """A refund item carries its own fee (usually 0), not the capture's."""
+    refund = event(
+        "payment.settled",
+        {"payment_id": "p-1", "order_id": "ORD-1", "payout_id": "po_2", "line_id": "L-2",
+         "amount": "-100.00", "currency": "CNY", "fee": "0"},
+    )  # fmt: skip
+    _, out = fold([
+        order_placed("ORD-1", "100.00"),
+        payment_captured("p-1", "ORD-1", "100.00", method="card", fee_amount="2.00"),
+        settled("2.00"),
+        refund,
+    ])  # fmt: skip
+    assert not [o for o in out if isinstance(o, ev.MismatchDetected)]
+
+
+def test_fee_mismatch_names_its_payout() -> None:
+    (mismatch,) = fee_mismatches("3.50")
+    assert mismatch.data.payout_id == "po_1"

@@ -176,3 +176,24 @@ def test_redelivery_and_resend_change_nothing() -> None:
     resend, out = fold([report(id="a-resend-with-another-id")], state)
     assert out == []
     assert load_state(dump_state(resend)) == resend
+
+
+def test_only_charge_items_carry_the_fee_that_fee_mismatch_compares() -> None:
+    items = [
+        item("p-1", "ORD-1", "100.00", "2.00"),
+        item("p-2", "ORD-2", "-40.00", "0", kind="refund"),
+        item("p-3", "ORD-3", "-30.00", "0", kind="chargeback"),
+        item("p-3", "ORD-3", "30.00", "0", kind="adjustment"),
+    ]
+    _, out = fold([report(net="58.00", items=items), line("58.00")])
+    settled = {
+        (o.data.payment_id, o.data.amount): o.data.fee
+        for o in out
+        if isinstance(o, ev.PaymentSettled)
+    }
+    assert settled == {
+        ("p-1", Decimal("100.00")): Decimal("2.00"),
+        ("p-2", Decimal("-40.00")): None,
+        ("p-3", Decimal("-30.00")): None,
+        ("p-3", Decimal("30.00")): None,
+    }

@@ -246,3 +246,21 @@ def test_o2c_simulate_writes_the_stream_and_its_truth(tmp_path: Path) -> None:
     assert main(["simulate", "--orders", "50", "--days", "2", "--out", str(out)]) == 0
     assert out.read_bytes().count(b"\n") > 50
     assert b'"record":"summary"' in (tmp_path / "s.truth.jsonl").read_bytes()
+
+
+def test_the_real_settlement_cores_find_every_reason_and_apply_the_bank_lines(
+    simulated: Simulated,
+) -> None:
+    from bench.settlement_stages import PayoutStage, SuspenseStage
+
+    _text, result = evaluate(
+        simulated.stream_path, simulated.truth_path, plugged=[PayoutStage, SuspenseStage]
+    )
+    for score in result["scores"]:
+        assert score["evaluated"], score["reason"]
+        if score["expected"]:
+            assert (score["precision"], score["recall"]) == (1.0, 1.0), (
+                score["reason"],
+                result["examples"],
+            )
+    assert result["bank_lines"]["share"] >= 0.95  # issue #7's goal, on default settings
