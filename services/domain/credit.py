@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from pydantic import TypeAdapter
-
 from schemas import events as ev
 from schemas.base import CloudEvent
 from services.domain.outputs import output
+from services.domain.stored import StoredState
 
 ZERO = Decimal(0)
 STATE_FORMAT = b"credit/1:"
@@ -98,14 +97,12 @@ def _crossing(
     return output(cls, data, cause, after.customer_id)
 
 
-_STATE = TypeAdapter(CreditState)
+_STORED = StoredState(CreditState, STATE_FORMAT, "credit")
 
 
 def dump_state(state: CreditState) -> bytes:
-    return STATE_FORMAT + _STATE.dump_json(state)
+    return _STORED.dump(state)
 
 
 def load_state(raw: bytes) -> CreditState:
-    if not raw.startswith(STATE_FORMAT):
-        raise ValueError(f"credit state in an unknown format: {raw[:12]!r}")
-    return _STATE.validate_json(raw[len(STATE_FORMAT) :])
+    return _STORED.load(raw)

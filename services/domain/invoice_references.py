@@ -14,13 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
-from pydantic import TypeAdapter
-
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from services.domain.findings import Finding, OpenFinding, reconcile
 from services.domain.outputs import output
+from services.domain.stored import StoredState
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,18 +127,13 @@ def _applied(line: NamingLine, order_id: str, cause: CloudEvent) -> ev.PaymentAp
 
 # --- storage ------------------------------------------------------------------------------
 
-_STATE = TypeAdapter(InvoiceReferences)
 STATE_FORMAT = b"invoice-references/1\n"
+_STORED = StoredState(InvoiceReferences, STATE_FORMAT, "invoice references")
 
 
 def dump_state(state: InvoiceReferences) -> bytes:
-    return STATE_FORMAT + _STATE.dump_json(state)
+    return _STORED.dump(state)
 
 
 def load_state(raw: bytes) -> InvoiceReferences:
-    if not raw.startswith(STATE_FORMAT):
-        raise ValueError(
-            f"the invoice references table holds state in another format ({raw[:12]!r}…); "
-            "start the worker with a new O2C_APP_ID to rebuild it from the input topics"
-        )
-    return _STATE.validate_json(raw[len(STATE_FORMAT) :])
+    return _STORED.load(raw)

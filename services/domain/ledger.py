@@ -16,11 +16,13 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Annotated, TypeVar
 
-from pydantic import PlainSerializer, TypeAdapter
+from pydantic import PlainSerializer
 
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import OrderStatus, ReasonCode
+from services.domain.stored import StateFormatError as StateFormatError
+from services.domain.stored import StoredState
 
 ZERO = Decimal(0)
 
@@ -325,41 +327,24 @@ LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
 
 # --- storage ------------------------------------------------------------------------------
 
-_STATE = TypeAdapter(Ledger)
-# Bumped whenever the stored form of a Ledger changes. State of another format cannot be
-# read: the worker then needs a new application id, which rebuilds it from the input log.
 # After the format line, one byte says whether a later business day may change the ledger
 # (b"t") or not (b"-"), so closing a day can skip most ledgers without parsing them.
 STATE_FORMAT = b"ledger/3\n"
+_STORED = StoredState(Ledger, STATE_FORMAT, "ledger")
 _TIME_DRIVEN, _TIMELESS = b"t", b"-"
 
 
-class StateFormatError(RuntimeError):
-    pass
-
-
 def dump_state(ledger: Ledger, *, time_driven: bool = True) -> bytes:
-    flag = _TIME_DRIVEN if time_driven else _TIMELESS
-    return STATE_FORMAT + flag + _STATE.dump_json(ledger)
-
-
-def _check_format(raw: bytes) -> None:
-    if not raw.startswith(STATE_FORMAT):
-        raise StateFormatError(
-            "the ledger table holds state in another format than this version writes "
-            f"({raw[:12]!r}…, expected {STATE_FORMAT!r}); start the worker with a new "
-            "O2C_APP_ID to rebuild the ledgers from the input topics"
-        )
+    return _STORED.dump(ledger, _TIME_DRIVEN if time_driven else _TIMELESS)
 
 
 def load_state(raw: bytes) -> Ledger:
-    _check_format(raw)
-    return _STATE.validate_json(raw[len(STATE_FORMAT) + 1 :])
+    return _STORED.load(raw, prefix_length=1)
 
 
 def stored_time_driven(raw: bytes) -> bool:
     """Whether the stored ledger was marked as one a later business day may change."""
-    _check_format(raw)
+    _STORED.check(raw)
     return raw[len(STATE_FORMAT) : len(STATE_FORMAT) + 1] != _TIMELESS
 
 

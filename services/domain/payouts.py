@@ -17,14 +17,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
-from pydantic import TypeAdapter
-
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from services.domain.findings import Finding, OpenFinding, reconcile
 from services.domain.outputs import output
 from services.domain.policy import Policy
+from services.domain.stored import StoredState
 
 ZERO = Decimal(0)
 
@@ -239,18 +238,13 @@ def _matched(payout_id: str, report: Report, line: Line, cause: CloudEvent) -> l
 
 # --- storage ------------------------------------------------------------------------------
 
-_STATE = TypeAdapter(PayoutState)
 STATE_FORMAT = b"payout/1\n"
+_STORED = StoredState(PayoutState, STATE_FORMAT, "payouts")
 
 
 def dump_state(state: PayoutState) -> bytes:
-    return STATE_FORMAT + _STATE.dump_json(state)
+    return _STORED.dump(state)
 
 
 def load_state(raw: bytes) -> PayoutState:
-    if not raw.startswith(STATE_FORMAT):
-        raise ValueError(
-            f"the payouts table holds state in another format ({raw[:12]!r}…); start the "
-            "worker with a new O2C_APP_ID to rebuild it from the input topics"
-        )
-    return _STATE.validate_json(raw[len(STATE_FORMAT) :])
+    return _STORED.load(raw)

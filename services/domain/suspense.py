@@ -21,8 +21,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-from pydantic import TypeAdapter
-
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode
@@ -30,6 +28,7 @@ from services.domain.candidates import Candidate, OpenItem, SearchBounds, propos
 from services.domain.findings import Finding, OpenFinding, reconcile
 from services.domain.outputs import output
 from services.domain.policy import Policy
+from services.domain.stored import StoredState
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -210,18 +209,13 @@ def _finding(customer_id: str, line: SuspendedLine, candidates: Sequence[Candida
 
 # --- storage ------------------------------------------------------------------------------
 
-_STATE = TypeAdapter(Suspense)
 STATE_FORMAT = b"suspense/1\n"
+_STORED = StoredState(Suspense, STATE_FORMAT, "suspense")
 
 
 def dump_state(state: Suspense) -> bytes:
-    return STATE_FORMAT + _STATE.dump_json(state)
+    return _STORED.dump(state)
 
 
 def load_state(raw: bytes) -> Suspense:
-    if not raw.startswith(STATE_FORMAT):
-        raise ValueError(
-            f"the suspense table holds state in another format ({raw[:12]!r}…); start the "
-            "worker with a new O2C_APP_ID to rebuild it from the input topics"
-        )
-    return _STATE.validate_json(raw[len(STATE_FORMAT) :])
+    return _STORED.load(raw)
