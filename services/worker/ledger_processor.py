@@ -86,6 +86,17 @@ class Batch:
     def put(self, key: bytes, value: bytes) -> None:
         self.values[key] = (value, self.record)
 
+    def day(self, partition: int) -> date | None:
+        """The last business day closed on `partition`, read from the table once a batch."""
+        if partition not in self.days:
+            stored = self.get(CLOCK_KEY_PREFIX + str(partition).encode())
+            self.days[partition] = date.fromisoformat(stored.decode()) if stored else None
+        return self.days[partition]
+
+    def set_day(self, partition: int, day: date) -> None:
+        self.put(CLOCK_KEY_PREFIX + str(partition).encode(), day.isoformat().encode())
+        self.days[partition] = day
+
     def items_of(self, partition: int, partitions: int) -> Iterator[tuple[bytes, bytes]]:
         """Every key of one partition with its value; a pending value hides a stored one."""
         pending = {
@@ -147,7 +158,7 @@ class LedgerProcessor:
             return
         key = event.partition_key()
         assert key is not None  # every ledger fact has a key field
-        await self._apply(message, key.encode(), event, self.today(message.partition, batch), batch)
+        await self._apply(message, key.encode(), event, batch.day(message.partition), batch)
 
     async def _forward_by_reference(self, event: CloudEvent) -> bool:
         """A payment that names no order, but whose reference does, goes to that order's
@@ -210,15 +221,9 @@ class LedgerProcessor:
 
     # --- time -----------------------------------------------------------------------------
 
-    def today(self, partition: int, batch: Batch) -> date | None:
-        if partition not in batch.days:
-            stored = batch.get(CLOCK_KEY_PREFIX + str(partition).encode())
-            batch.days[partition] = date.fromisoformat(stored.decode()) if stored else None
-        return batch.days[partition]
-
     async def close_day(self, partition: int, event: ev.DayClosed, batch: Batch) -> None:
         """Re-assess the ledgers of this partition that the new business day may change."""
-        before = self.today(partition, batch)
+        before = batch.day(partition)
         day = event.data.date if before is None else max(before, event.data.date)
         seen = 0
         waiting: dict[bytes, bytes] = {}  # the ledgers a later day may change
@@ -236,8 +241,7 @@ class LedgerProcessor:
                 batch.put(key, self._dump(key, updated))
             await self._send(event, outputs)
         if day != before:
-            batch.put(CLOCK_KEY_PREFIX + str(partition).encode(), day.isoformat().encode())
-            batch.days[partition] = day
+            batch.set_day(partition, day)
         log.info(
             "closed %s on partition %d: %d of %d ledgers re-assessed",
             day,

@@ -216,7 +216,7 @@ class KeyedProcessor(Generic[S]):
             problem = InvalidEvent.single("key", "a message without a usable key", event.id)
             await self.sink.dead_letter(message, problem)
             return
-        await self._apply(message, key, event, self.today(message.partition, batch), batch)
+        await self._apply(message, key, event, batch.day(message.partition), batch)
 
     async def _apply(
         self, message: RawMessage, key: bytes, event: CloudEvent, today: date | None, batch: Batch
@@ -243,26 +243,17 @@ class KeyedProcessor(Generic[S]):
                 if isinstance(output, ev.MismatchDetected):
                     metrics.MISMATCHES.labels(output.data.reason.value).inc()
 
-    def today(self, partition: int, batch: Batch) -> date | None:
-        stored = batch.get(CLOCK_KEY_PREFIX + str(partition).encode())
-        return date.fromisoformat(stored.decode()) if stored else None
-
     async def close_day(self, message: RawMessage, event: ev.DayClosed, batch: Batch) -> None:
         partition = message.partition
-        before = self.today(partition, batch)
+        before = batch.day(partition)
         day = event.data.date if before is None else max(before, event.data.date)
-        stored = {key for key, _value in batch.items_of(partition, self.partitions)}
-        keys = sorted(
-            key
-            for key in stored | self._states.keys()
-            if not key.startswith(CLOCK_KEY_PREFIX)
-            and partition_of(key, self.partitions) == partition
-        )
-        for key in keys:
-            if key in self._states or batch.get(key):
-                await self._apply(message, key, event, before, batch)
+        # items_of gives pending values over stored ones, so each key's value is read once.
+        stored = {key for key, value in batch.items_of(partition, self.partitions) if value}
+        pending = {key for key in self._states if partition_of(key, self.partitions) == partition}
+        for key in sorted(k for k in stored | pending if not k.startswith(CLOCK_KEY_PREFIX)):
+            await self._apply(message, key, event, before, batch)
         if day != before:
-            batch.put(CLOCK_KEY_PREFIX + str(partition).encode(), day.isoformat().encode())
+            batch.set_day(partition, day)
 
 
 def payout_core(settings: Settings) -> Core[payouts.PayoutState]:
