@@ -18,6 +18,7 @@ from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from services.domain.findings import Finding, OpenFinding, reconcile
+from services.domain.folding import apply_once
 from services.domain.outputs import output
 from services.domain.stored import StoredState
 
@@ -60,13 +61,12 @@ def new_references(invoice_id: str) -> InvoiceReferences:
 def apply(
     state: InvoiceReferences, event: CloudEvent, rules: InvoiceRules, today: date | None
 ) -> tuple[InvoiceReferences, list[CloudEvent]]:
-    if isinstance(event, ev.DayClosed):
-        day = event.data.date if today is None else max(today, event.data.date)
-        return _report(state, event, rules, day)
-    if event.id in state.applied_event_ids:
-        return state, []
-    updated = replace(_record(state, event), applied_event_ids=state.applied_event_ids | {event.id})
-    return _report(updated, event, rules, today)
+    def report(
+        s: InvoiceReferences, e: CloudEvent, day: date | None
+    ) -> tuple[InvoiceReferences, list[CloudEvent]]:
+        return _report(s, e, rules, day)
+
+    return apply_once(state, event, today, _record, report, [])
 
 
 def _record(state: InvoiceReferences, event: CloudEvent) -> InvoiceReferences:

@@ -15,6 +15,7 @@ from schemas import events as ev
 from schemas.base import CloudEvent
 from services.domain.assessment import assess
 from services.domain.conditions import SEVERITY, Condition, conditions
+from services.domain.folding import apply_once
 from services.domain.ledger import Assessment, Ledger, OpenMismatch, Outputs, record
 from services.domain.outputs import derived_id, output, trusted
 from services.domain.policy import Policy
@@ -23,14 +24,10 @@ from services.domain.policy import Policy
 def apply(
     ledger: Ledger, event: CloudEvent, policy: Policy, today: date | None
 ) -> tuple[Ledger, Outputs]:
-    if isinstance(event, ev.DayClosed):
-        day = event.data.date if today is None else max(today, event.data.date)
-        return report(ledger, event, policy, day)
-    if event.id in ledger.applied_event_ids:
-        return ledger, ()
-    updated = record(ledger, event)
-    updated = replace(updated, applied_event_ids=ledger.applied_event_ids | {event.id})
-    return report(updated, event, policy, today)
+    def report_on(state: Ledger, cause: CloudEvent, day: date | None) -> tuple[Ledger, Outputs]:
+        return report(state, cause, policy, day)
+
+    return apply_once(ledger, event, today, record, report_on, ())
 
 
 def may_change_with_time(ledger: Ledger, policy: Policy) -> bool:

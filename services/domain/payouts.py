@@ -21,6 +21,7 @@ from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from services.domain.findings import Finding, OpenFinding, reconcile
+from services.domain.folding import apply_once
 from services.domain.outputs import output
 from services.domain.policy import Policy
 from services.domain.stored import StoredState
@@ -84,13 +85,12 @@ def new_payout(payout_id: str) -> PayoutState:
 def apply(
     state: PayoutState, event: CloudEvent, rules: PayoutRules, today: date | None
 ) -> tuple[PayoutState, list[CloudEvent]]:
-    if isinstance(event, ev.DayClosed):
-        day = event.data.date if today is None else max(today, event.data.date)
-        return _report(state, event, rules, day)
-    if event.id in state.applied_event_ids:
-        return state, []
-    updated = replace(_record(state, event), applied_event_ids=state.applied_event_ids | {event.id})
-    return _report(updated, event, rules, today)
+    def report(
+        s: PayoutState, e: CloudEvent, day: date | None
+    ) -> tuple[PayoutState, list[CloudEvent]]:
+        return _report(s, e, rules, day)
+
+    return apply_once(state, event, today, _record, report, [])
 
 
 def _record(state: PayoutState, event: CloudEvent) -> PayoutState:
