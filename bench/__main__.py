@@ -1,9 +1,13 @@
 """`make bench`: the ledger, in process and through the broker, beside same-run baselines.
 
 In process: parsing with orjson only (the floor), decode + validate with the contract's
-models, then decode + ledger + encode outputs. Through the broker (bench/pipeline.py):
-one worker's throughput next to a plain confluent-kafka consumer, and latency at fixed
-offered rates. Results are printed as tables and written to bench/results/*.json.
+models, then decode + ledger + encode outputs. Accuracy of the cores against a simulated
+stream's ground truth, beside the nightly batch SQL reconciliation of the same stream
+(bench/batch_sql.py). Through the broker (bench/pipeline.py): one worker's throughput next
+to a plain confluent-kafka consumer, and latency at fixed offered rates; then the read
+side's projection throughput and rebuild (bench/projections.py). Results are printed as
+tables and written to bench/results/*.json. The 1,000,000-order scale run is separate
+(bench/scale.py): it needs a broker of its own and about an hour.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from bench import accuracy, pipeline
+from bench import accuracy, batch_sql, pipeline
 from schemas.codec import decode, encode
 from services.cli.output import table
 from services.domain.ledger import Ledger, dump_state, load_state, new_ledger
@@ -29,6 +34,7 @@ from services.domain.matching import apply
 from services.domain.policy import Policy
 from services.samples.demo import demo_events
 from services.settings import get_settings
+from services.simulator import SimConfig, simulate
 
 RESULTS = Path(__file__).parent / "results"
 # The real payout and suspense cores, in place of the truth-driven oracles.
@@ -91,7 +97,56 @@ def core(orders: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _projections(orders: int) -> None:
+def accuracy_against_batch_sql(orders: int, days: int, seed: int) -> dict[str, Any]:
+    """One simulated stream, scored twice: the real cores in process, and the batch SQL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stream, truth = Path(tmp, "stream.jsonl"), Path(tmp, "truth.jsonl")
+        with stream.open("wb") as out, truth.open("wb") as truth_out:
+            simulate(SimConfig(orders=orders, days=days, seed=seed), out, truth_out)
+        cores = accuracy.accuracy(
+            orders, days, seed, str(stream), str(truth), stages=REAL_SETTLEMENT_STAGES
+        )
+        print("\nbatch SQL reconciliation of the same stream …", file=sys.stderr)
+        sql = batch_sql.baseline(get_settings().database_url, stream, truth)
+    by_reason = {s["reason"]: s for s in sql["scores"]}
+    rows = [
+        (
+            s["reason"],
+            s["expected"],
+            accuracy._fmt(s["precision"]),
+            accuracy._fmt(s["recall"]),
+            accuracy._fmt(by_reason[s["reason"]]["precision"]),
+            accuracy._fmt(by_reason[s["reason"]]["recall"]),
+        )
+        for s in cores["scores"]
+    ]
+    mine, theirs = cores["bank_lines"], sql["bank_lines"]
+    rows.append(
+        (
+            "bank lines applied correctly",
+            mine["lines"],
+            f"{mine['share']:.1%}",
+            "",
+            f"{theirs['share']:.1%}",
+            "",
+        )
+    )
+    print()
+    print(
+        table(
+            ("reason", "expected", "o2c precision", "o2c recall", "SQL precision", "SQL recall"),
+            rows,
+        )
+    )
+    print(
+        f"o2c cores: {cores['stream_events']} events in {cores['seconds']} s, each decided as it "
+        f"arrives; batch SQL: loaded in {sql['load_seconds']} s, reconciled in "
+        f"{sql['reconcile_seconds']} s, once, after the last day closed"
+    )
+    return {"o2c": cores, "batch_sql": sql}
+
+
+def _projections(orders: int) -> dict[str, Any]:
     from bench import projections
 
     settings = get_settings()
@@ -119,11 +174,7 @@ def _projections(orders: int) -> None:
         )
     )
     print(f"rebuild of 1,000,000 events at that rate: {b['extrapolated_seconds_for_1m']} s")
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"projections-{stamp}.json"
-    path.write_text(json.dumps({"at": stamp, "results": r}, indent=2))
-    print(f"written {path}")
+    return r
 
 
 def main() -> None:
@@ -132,6 +183,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="seconds per offered rate")
     parser.add_argument("--rates", default="500,2000,5000", help="offered rates, events/s")
     parser.add_argument("--core-only", action="store_true", help="skip the broker benchmarks")
+    parser.add_argument(
+        "--accuracy-orders", type=int, default=20_000, help="orders of the accuracy stream"
+    )
+    parser.add_argument(
+        "--read-side-orders", type=int, default=50_000, help="orders for the projection run"
+    )
     parser.add_argument(
         "--accuracy", action="store_true", help="only accuracy against simulated ground truth"
     )
@@ -146,7 +203,12 @@ def main() -> None:
         accuracy.main([f"--stage={stage}" for stage in REAL_SETTLEMENT_STAGES])
         return
     if args.projections:
-        _projections(args.projections)
+        r = _projections(args.projections)
+        RESULTS.mkdir(exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = RESULTS / f"projections-{stamp}.json"
+        path.write_text(json.dumps({"at": stamp, "results": r}, indent=2))
+        print(f"written {path}")
         return
 
     results: dict[str, Any] = {}
@@ -155,9 +217,7 @@ def main() -> None:
     rows = [(r["name"], r["events"], r["seconds"], r["events_per_second"]) for r in results["core"]]
     print(table(("step", "events", "seconds", "events/s"), rows))
     print("\naccuracy against simulated ground truth …", file=sys.stderr)
-    results["accuracy"] = accuracy.accuracy(
-        orders=5_000, days=10, seed=7, stages=REAL_SETTLEMENT_STAGES
-    )
+    results["accuracy"] = accuracy_against_batch_sql(orders=args.accuracy_orders, days=20, seed=7)
     if not args.core_only:
         bootstrap = get_settings().kafka_bootstrap
         print(f"\nthroughput through {bootstrap}: {args.orders} orders …", file=sys.stderr)
@@ -195,6 +255,8 @@ def main() -> None:
                 [tuple(r.get(c, "-") for c in columns) for r in results["latency"]],
             )
         )
+        print()
+        results["projections"] = _projections(args.read_side_orders)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"bench-{stamp}.json"

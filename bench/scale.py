@@ -1,0 +1,339 @@
+"""The scale run: a simulated stream through the whole pipeline, with its duration and memory.
+
+    python -m bench.scale --stream s.jsonl [--truth s.truth.jsonl] [--timeout 7200]
+
+Run it against a broker and a database of its own (a second local stack, for instance
+`O2C_STACK_DIR=/tmp/scale-stack O2C_KAFKA_PORT=19092 O2C_KAFKA_CONTROLLER_PORT=19093
+O2C_PG_PORT=15432 deploy/local/stack up`): it refuses topics that already hold orders.
+
+One `o2c worker` and one `o2c projections run` are started; the stream is published as
+upstream systems and the clock would publish it: each day's facts, then — once the worker
+has consumed them — that day's `day.closed`. (Published all at once, a backlog lets the
+clock overtake the facts of other topics and time-driven rules fire on facts not yet read;
+in production the clock is published after the day.) The run ends when the worker has no
+lag and the projection has reached the end of every topic it reads. Reported: duration,
+peak resident memory of both processes, size of the worker's RocksDB state, outputs, and
+the open exceptions in PostgreSQL scored against the ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.pipeline import INPUTS
+from projections.runner import end_positions
+from schemas.codec import decode
+from schemas.events import ReasonCode
+from schemas.topics import ALL_TOPICS, CLOCK, MATCHES, MISMATCHES, ORDERS, topic_for
+from services.cli.output import table
+from services.cli.simulate import truth_path
+from services.kafka_io import EventProducer, end_offsets, ensure_topics, lag
+from services.settings import Settings, get_settings
+from services.simulator.truth import KEY_FIELDS, mismatch_key, read_truth
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _kib(pid: int, field: str) -> int:
+    """VmRSS / VmHWM of a live process, in KiB (0 once it has gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _du(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+class Process:
+    """A long-running o2c command whose resident memory is sampled until it stops."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        with log.open("wb") as out:
+            self.popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.peak_kib = 0
+
+    def sample(self) -> int:
+        rss = _kib(self.popen.pid, "VmRSS")
+        self.peak_kib = max(self.peak_kib, rss, _kib(self.popen.pid, "VmHWM"))
+        return rss
+
+    def check(self) -> None:
+        if self.popen.poll() is not None:
+            code = self.popen.returncode
+            raise RuntimeError(f"{self.name} stopped (exit {code}); see {self.log}")
+
+    def stop(self) -> None:
+        self.sample()
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(60)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+
+
+def days(path: Path) -> Iterator[tuple[list[bytes], bytes | None]]:
+    """The stream cut at each day.closed: (the lines before it, the day.closed line)."""
+    chunk: list[bytes] = []
+    with path.open("rb") as handle:
+        for line in handle:
+            raw = line.rstrip(b"\r\n")
+            if not raw:
+                continue
+            if b'"o2c.day.closed.v1"' in raw:
+                yield chunk, raw
+                chunk = []
+            else:
+                chunk.append(raw)
+    yield chunk, None
+
+
+class ScaleRun:
+    def __init__(self, settings: Settings, workdir: Path, timeout: float) -> None:
+        self.settings = settings
+        self.bootstrap = settings.kafka_bootstrap
+        self.workdir = workdir
+        self.deadline = time.monotonic() + timeout
+        self.app_id = f"o2c-scale-{os.getpid()}"
+        self.state_dir = workdir / "state"
+        env = dict(
+            os.environ,
+            O2C_APP_ID=self.app_id,
+            O2C_STATE_DIR=str(self.state_dir),
+            O2C_METRICS_PORT="0",
+            O2C_LOG_LEVEL="warning",
+        )
+        o2c = [sys.executable, "-m", "services.cli.main"]
+        subprocess.run([*o2c, "db", "migrate"], env=env, check=True, capture_output=True)
+        self.worker = Process("worker", [*o2c, "worker"], env, workdir / "worker.log")
+        self.projections = Process(
+            "projections", [*o2c, "projections", "run"], env, workdir / "projections.log"
+        )
+        self.published = 0
+        self.state_peak = 0
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(5):
+            self.worker.sample()
+            self.projections.sample()
+            self.state_peak = max(self.state_peak, _du(self.state_dir))
+
+    def _check(self) -> None:
+        self.worker.check()
+        self.projections.check()
+        if time.monotonic() > self.deadline:
+            raise RuntimeError("scale run timed out; the processes are stopped")
+
+    def worker_lag(self) -> int:
+        return lag(self.bootstrap, self.app_id, INPUTS)
+
+    def wait_worker(self) -> None:
+        # Twice in a row: outputs to internal topics may still be in flight after lag 0.
+        quiet = 0
+        while quiet < 2:
+            self._check()
+            quiet = quiet + 1 if self.worker_lag() == 0 else 0
+            time.sleep(0.3)
+
+    def projection_behind(self) -> int:
+        ends = end_positions(self.bootstrap)
+        schema = self.settings.read_schema
+        with psycopg.connect(self.settings.database_url) as conn:
+            rows = conn.execute(
+                f'SELECT topic, partition, next_offset FROM "{schema}".projection_offsets'
+            ).fetchall()
+        at = {(t, p): o for t, p, o in rows}
+        return sum(max(0, end - at.get(position, 0)) for position, end in ends.items())
+
+    def publish(self, path: Path) -> None:
+        out = EventProducer(self.bootstrap)
+        last_report = time.monotonic()
+        for day, (lines, closed) in enumerate(days(path), start=1):
+            for raw in lines:
+                event = decode(raw)
+                out.send_raw(topic_for(event).name, event.partition_key(), raw)
+            self.published += len(lines)
+            out.flush(600)
+            self.wait_worker()
+            if closed is not None:
+                out.send_raw(CLOCK.name, None, closed)
+                out.flush(60)
+                self.published += 1
+                self.wait_worker()
+            if time.monotonic() - last_report > 20 or closed is None:
+                last_report = time.monotonic()
+                self.progress(f"day {day}")
+
+    def progress(self, stage: str) -> None:
+        print(
+            f"[scale] {stage}: {self.published:,} published, "
+            f"worker rss {self.worker.sample() // 1024} MiB, "
+            f"projections rss {self.projections.sample() // 1024} MiB, "
+            f"state {_du(self.state_dir) // 2**20} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def wait_projections(self) -> None:
+        last = time.monotonic()
+        while (behind := self.projection_behind()) > 0:
+            self._check()
+            if time.monotonic() - last > 20:
+                last = time.monotonic()
+                self.progress(f"projections {behind:,} behind")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.worker.stop()
+        self.projections.stop()
+
+
+def _output_counts(bootstrap: str) -> dict[str, int]:
+    return {
+        topic: sum(tp.offset for tp in end_offsets(bootstrap, [topic]))
+        for topic in (ORDERS.name, MATCHES.name, MISMATCHES.name)
+    }
+
+
+def score_exceptions(settings: Settings, truth_file: Path) -> list[dict[str, Any]]:
+    """Open exceptions in PostgreSQL against the truth's expected mismatches, by reason."""
+    truth = read_truth(truth_file)
+    fields = sorted({f for names in KEY_FIELDS.values() for f in names})
+    schema = settings.read_schema
+    with psycopg.connect(settings.database_url) as conn:
+        rows = conn.execute(
+            f'SELECT reason, {", ".join(fields)} FROM "{schema}".exceptions '
+            "WHERE status <> 'resolved'"
+        ).fetchall()
+    found = {mismatch_key(row[0], dict(zip(fields, row[1:], strict=True))) for row in rows}
+    results = []
+    for reason in ReasonCode:
+        expected = {k for k in truth.expected if k[0] is reason}
+        got = {k for k in found if k[0] is reason}
+        hit = len(expected & got)
+        results.append(
+            {
+                "reason": reason.value,
+                "expected": len(expected),
+                "found": len(got),
+                "correct": hit,
+                "precision": round(hit / len(got), 4) if got else None,
+                "recall": round(hit / len(expected), 4) if expected else None,
+            }
+        )
+    return results
+
+
+def run(stream: Path, truth_file: Path | None, timeout: float, keep: bool) -> dict[str, Any]:
+    settings = get_settings()
+    ensure_topics(settings.kafka_bootstrap, ALL_TOPICS)
+    if _output_counts(settings.kafka_bootstrap)[ORDERS.name]:
+        raise SystemExit(
+            f"o2c.orders on {settings.kafka_bootstrap} already holds orders: the scale run "
+            "needs an empty broker and database (see `python -m bench.scale --help`)"
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="o2c-scale-"))
+    started = time.monotonic()
+    scale = ScaleRun(settings, workdir, timeout)
+    try:
+        scale.publish(stream)
+        worker_done = time.monotonic()
+        scale.wait_projections()
+        done = time.monotonic()
+        scale.progress("done")
+    finally:
+        state_bytes = max(scale.state_peak, _du(scale.state_dir))
+        scale.stop()
+    counts = _output_counts(settings.kafka_bootstrap)
+    result: dict[str, Any] = {
+        "stream": str(stream),
+        "events_published": scale.published,
+        "seconds_to_worker_done": round(worker_done - started, 1),
+        "seconds_to_projected": round(done - started, 1),
+        "events_per_second": round(scale.published / (worker_done - started)),
+        "worker_peak_rss_mib": scale.worker.peak_kib // 1024,
+        "projections_peak_rss_mib": scale.projections.peak_kib // 1024,
+        "worker_state_mib": state_bytes // 2**20,
+        "topic_messages": counts,
+        "workdir": str(workdir),
+    }
+    truth_file = truth_file or Path(truth_path(str(stream)))
+    if truth_file.exists():
+        result["exceptions_vs_truth"] = score_exceptions(settings, truth_file)
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def report(result: dict[str, Any]) -> str:
+    rows = [
+        ("events published (facts + clock)", f"{result['events_published']:,}"),
+        ("worker caught up after", f"{result['seconds_to_worker_done']:,} s"),
+        ("read models caught up after", f"{result['seconds_to_projected']:,} s"),
+        ("whole-pipeline rate", f"{result['events_per_second']:,} events/s"),
+        ("worker peak resident memory", f"{result['worker_peak_rss_mib']:,} MiB"),
+        ("projections peak resident memory", f"{result['projections_peak_rss_mib']:,} MiB"),
+        ("worker RocksDB state", f"{result['worker_state_mib']:,} MiB"),
+    ]
+    rows += [(f"messages on {t}", f"{n:,}") for t, n in result["topic_messages"].items()]
+    text = table(("scale run", "value"), rows)
+    scores = result.get("exceptions_vs_truth")
+    if scores:
+        text += "\n\n" + table(
+            ("reason", "expected", "open", "correct", "precision", "recall"),
+            [
+                (s["reason"], s["expected"], s["found"], s["correct"], s["precision"], s["recall"])
+                for s in scores
+            ],
+        )
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--stream", type=Path, required=True, help="from `o2c simulate`")
+    parser.add_argument("--truth", type=Path, help="default: the stream's .truth.jsonl")
+    parser.add_argument("--timeout", type=float, default=4 * 3600, help="seconds (4 h)")
+    parser.add_argument("--keep", action="store_true", help="keep the worker's state and logs")
+    args = parser.parse_args(argv)
+    result = run(args.stream, args.truth, args.timeout, args.keep)
+    print(report(result))
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    path = RESULTS / f"scale-{stamp}.json"
+    path.write_text(json.dumps({"at": stamp, "machine": machine, "results": result}, indent=2))
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
