@@ -74,8 +74,8 @@ LEDGER_FACTS = (ev.PaymentSettled, ev.PaymentApplied)
 
 class LedgerStage:
     """The ledger processor's core, one Ledger per key, as services/worker/ledger_processor
-    keys them: order id, else (payments naming no order) the order their reference names,
-    else the payment id."""
+    keys them: order id, else (payments naming no order) the order their reference names
+    (a reversal follows its capture there), else the payment id."""
 
     name = "ledger (services/domain/matching.apply)"
     role = "ledger"
@@ -87,6 +87,7 @@ class LedgerStage:
         self.references = ReferencePatterns()
         self.ledgers: dict[str, Ledger] = {}
         self.waiting: set[str] = set()
+        self.forwarded: dict[str, str] = {}  # payment id -> order its reference named
         self.today: date | None = None
 
     def handle(self, event: CloudEvent) -> Outputs:
@@ -107,9 +108,13 @@ class LedgerStage:
             self.waiting.discard(key)
 
     def _key(self, event: CloudEvent) -> str:
-        if isinstance(event, ev.PaymentCaptured | ev.PaymentReversed) and not event.data.order_id:
-            reference = event.data.reference if isinstance(event, ev.PaymentCaptured) else None
-            named = self.references.order_id(reference)
+        if isinstance(event, ev.PaymentCaptured) and not event.data.order_id:
+            named = self.references.order_id(event.data.reference)
+            if named is not None:
+                self.forwarded[event.data.payment_id] = named
+                return named
+        if isinstance(event, ev.PaymentReversed) and not event.data.order_id:
+            named = self.forwarded.get(event.data.payment_id)
             if named is not None:
                 return named
         key = event.partition_key()

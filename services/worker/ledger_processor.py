@@ -44,7 +44,12 @@ from services.worker.sink import Sink
 
 log = logging.getLogger(__name__)
 
-CLOCK_KEY_PREFIX = b"\x00clock/"
+# Keys no order id can take (they start with NUL): per-partition bookkeeping in the table.
+BOOKKEEPING = b"\x00"
+CLOCK_KEY_PREFIX = BOOKKEEPING + b"clock/"
+# payment id -> the order its capture's reference named, so that a reversal naming only
+# the payment follows the capture. Kept on the payment's own partition, where both arrive.
+FORWARDED_PREFIX = BOOKKEEPING + b"forwarded/"
 # Parsed ledgers kept beside their stored bytes (about 4 KB each with the objects).
 RECENT_LEDGERS = 20_000
 
@@ -154,21 +159,29 @@ class LedgerProcessor:
         if isinstance(event, ev.DayClosed):
             await self.close_day(message.partition, event, batch)
             return
-        if message.topic == PAYMENTS.name and await self._forward_by_reference(event):
+        if message.topic == PAYMENTS.name and await self._forward_by_reference(event, batch):
             return
         key = event.partition_key()
         assert key is not None  # every ledger fact has a key field
         await self._apply(message, key.encode(), event, batch.day(message.partition), batch)
 
-    async def _forward_by_reference(self, event: CloudEvent) -> bool:
+    async def _forward_by_reference(self, event: CloudEvent, batch: Batch) -> bool:
         """A payment that names no order, but whose reference does, goes to that order's
-        partition through the repartition topic; True when it was forwarded."""
+        partition through the repartition topic, and so does a later reversal of it; True
+        when it was forwarded."""
         if not isinstance(event, ev.PaymentCaptured | ev.PaymentReversed):
             return False
         if event.data.order_id is not None:
             return False
-        reference = event.data.reference if isinstance(event, ev.PaymentCaptured) else None
-        order_id = self.references.order_id(reference)
+        forwarded = FORWARDED_PREFIX + event.data.payment_id.encode()
+        if isinstance(event, ev.PaymentCaptured):
+            order_id = self.references.order_id(event.data.reference)
+            if order_id is not None:
+                batch.put(forwarded, order_id.encode())
+        else:
+            # A reversal arriving before its capture stays keyed by the payment id.
+            named = batch.get(forwarded)
+            order_id = named.decode() if named else None
         if order_id is None:
             return False  # stays keyed by payment id; PAYMENT_WITHOUT_ORDER if it stays so
         data = event.data.model_copy(update={"order_id": order_id})
@@ -228,7 +241,7 @@ class LedgerProcessor:
         seen = 0
         waiting: dict[bytes, bytes] = {}  # the ledgers a later day may change
         for key, stored in batch.items_of(partition, self.partitions):
-            if not stored or key.startswith(CLOCK_KEY_PREFIX):
+            if not stored or key.startswith(BOOKKEEPING):
                 continue
             seen += 1
             if stored_time_driven(stored):

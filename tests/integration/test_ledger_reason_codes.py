@@ -167,3 +167,28 @@ def test_settlement_reported_on_the_matches_topic_settles_the_order(
         )
 
     watcher.collect(settled)
+
+
+def test_reversal_naming_only_the_payment_follows_a_capture_forwarded_by_reference(
+    services: Services, watcher: OutputWatcher
+) -> None:
+    order_id, pay = f"ORD-{unique('V')}", unique("p")
+    out = EventProducer(services.kafka_bootstrap)
+    out.send(order_placed(order_id, "45.00"))
+    out.send(payment_captured(pay, None, "45.00", reference=f"payment for {order_id}"))
+    out.flush()
+    before = len(watcher.collect(_matched(order_id)))
+
+    out.send(event("payment.reversed", {"payment_id": pay, **_cny("45.00")}))
+    out.flush()
+
+    def reopened(seen: Seen) -> bool:
+        return any(
+            isinstance(e, ev.BalanceChanged)
+            and e.data.order_id == order_id
+            and e.data.paid == 0
+            and e.data.open_balance == 45
+            for _, e in seen[before:]
+        )
+
+    watcher.collect(reopened)
