@@ -36,13 +36,12 @@ class _Routing:
 
     def __init__(self) -> None:
         self.settings = Settings()
-        self.customers: dict[str, ev.CustomerUpsertedData] = {}
+        self.directory = PayerDirectory()
         self._rules: RoutingRules | None = None
 
     def learn(self, event: CloudEvent) -> None:
         if isinstance(event, ev.CustomerUpserted):
-            self.customers[event.data.customer_id] = event.data
-            self._rules = None
+            self.directory.upsert(event.data)
 
     def route(self, line: ev.BankLineBooked) -> bank_routing.Route:
         if self._rules is None:
@@ -52,7 +51,7 @@ class _Routing:
                 IdPatterns(s.reference_patterns),
                 IdPatterns(s.invoice_patterns),
                 IdPatterns(s.invoice_number_patterns),
-                PayerDirectory.of(self.customers.values()),
+                self.directory,
                 s.payer_similarity,
             )
         return bank_routing.route(line.data, self._rules)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from difflib import SequenceMatcher
 from typing import Literal
@@ -102,56 +102,125 @@ class Payer:
     confidence: Decimal
 
 
-@dataclass(frozen=True)
 class PayerDirectory:
-    by_account: Mapping[str, str] = field(default_factory=dict)
-    by_name: Mapping[str, str] = field(default_factory=dict)
-    # Names claimed by more than one customer identify nobody.
-    shared_names: frozenset[str] = frozenset()
+    """Accounts and names of every customer, kept up to date one customer at a time: in a
+    worker customers keep arriving (a retail shop has hundreds of thousands), and
+    rebuilding the directory from all of them for each change would dominate routing.
+
+    Resolutions are a function of the current customers only, whatever order they were
+    upserted in: an account two customers claim goes to the smallest customer id; a name
+    two customers claim identifies nobody."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # accounts, names
+        self._account_owners: dict[str, set[str]] = {}
+        self._name_owners: dict[str, set[str]] = {}
+        self.by_name: dict[str, str] = {}  # the names exactly one customer claims
+        self._fuzzy: dict[tuple[str, Decimal], Payer | None] = {}
 
     @classmethod
     def of(cls, customers: Iterable[ev.CustomerUpsertedData]) -> PayerDirectory:
-        by_account: dict[str, str] = {}
-        owners: dict[str, set[str]] = {}
-        for customer in sorted(customers, key=lambda c: c.customer_id):
-            for account in customer.bank_accounts:
-                by_account.setdefault(normalize_account(account), customer.customer_id)
-            for name in (customer.name, *customer.payer_names):
-                normalized = normalize_name(name)
-                if normalized:
-                    owners.setdefault(normalized, set()).add(customer.customer_id)
-        by_name = {n: next(iter(ids)) for n, ids in owners.items() if len(ids) == 1}
-        shared = frozenset(n for n, ids in owners.items() if len(ids) > 1)
-        return cls(by_account, by_name, shared)
+        directory = cls()
+        for customer in customers:
+            directory.upsert(customer)
+        return directory
+
+    def upsert(self, customer: ev.CustomerUpsertedData) -> None:
+        accounts = frozenset(normalize_account(a) for a in customer.bank_accounts)
+        names = frozenset(
+            n for n in (normalize_name(x) for x in (customer.name, *customer.payer_names)) if n
+        )
+        if self._known.get(customer.customer_id) == (accounts, names):
+            return
+        self.remove(customer.customer_id)
+        self._known[customer.customer_id] = (accounts, names)
+        for account in accounts:
+            self._account_owners.setdefault(account, set()).add(customer.customer_id)
+        for name in names:
+            self._name_owners.setdefault(name, set()).add(customer.customer_id)
+            self._refresh(name)
+        self._fuzzy.clear()
+
+    def remove(self, customer_id: str) -> None:
+        known = self._known.pop(customer_id, None)
+        if known is None:
+            return
+        accounts, names = known
+        for account in accounts:
+            _disown(self._account_owners, account, customer_id)
+        for name in names:
+            _disown(self._name_owners, name, customer_id)
+            self._refresh(name)
+        self._fuzzy.clear()
+
+    def _refresh(self, name: str) -> None:
+        owners = self._name_owners.get(name)
+        if owners is not None and len(owners) == 1:
+            self.by_name[name] = next(iter(owners))
+        else:
+            self.by_name.pop(name, None)
 
     def resolve(self, account: str | None, name: str | None, threshold: Decimal) -> Payer | None:
         if account:
-            customer_id = self.by_account.get(normalize_account(account))
-            if customer_id is not None:
-                return Payer(customer_id, "account", Decimal(1))
+            owners = self._account_owners.get(normalize_account(account))
+            if owners:
+                return Payer(min(owners), "account", Decimal(1))
         if not name:
             return None
         normalized = normalize_name(name)
-        if normalized in self.shared_names:
-            return None
+        if len(self._name_owners.get(normalized, ())) > 1:
+            return None  # a name two customers claim identifies nobody
         customer_id = self.by_name.get(normalized)
         if customer_id is not None:
             return Payer(customer_id, "name", Decimal("0.95"))
         return self._closest(normalized, threshold)
 
     def _closest(self, normalized: str, threshold: Decimal) -> Payer | None:
-        scored = sorted(
-            (
-                (similarity(normalized, known), customer_id)
-                for known, customer_id in self.by_name.items()
-            ),
-            key=lambda s: (-s[0], s[1]),
-        )
-        if not scored or scored[0][0] < threshold:
-            return None
-        best, customer_id = scored[0]
-        rivals = {c for score, c in scored if score == best}
-        if len(rivals) > 1:
-            return None  # two customers as close as each other: guessing would be wrong
-        # A fuzzy resolution is never as sure as a name match.
-        return Payer(customer_id, "fuzzy", min(best, Decimal("0.9")))
+        key = (normalized, threshold)
+        if key in self._fuzzy:
+            return self._fuzzy[key]
+        if len(self._fuzzy) >= FUZZY_MEMO:
+            self._fuzzy.clear()
+        found = self._fuzzy[key] = closest(normalized, self.by_name, threshold)
+        return found
+
+
+def _disown(owners: dict[str, set[str]], key: str, customer_id: str) -> None:
+    claimed = owners.get(key)
+    if claimed is not None:
+        claimed.discard(customer_id)
+        if not claimed:
+            del owners[key]
+
+
+# Fuzzy resolutions remembered per directory: the same unknown payer pays again and again.
+FUZZY_MEMO = 10_000
+# A ratio this far below the threshold cannot round up to it (similarity keeps two decimals).
+_ROUNDING = 0.01
+
+
+def closest(normalized: str, by_name: Mapping[str, str], threshold: Decimal) -> Payer | None:
+    """The one customer whose name is most similar to `normalized`, at least `threshold`.
+
+    Names whose cheap upper bounds on the ratio (lengths, then shared characters) fall
+    short of the threshold are not scored: they could be neither the best nor its rival,
+    so the answer is the same as scoring every name, at a fraction of the cost."""
+    floor = float(threshold) - _ROUNDING
+    length = len(normalized)
+    scored = []
+    for known, customer_id in by_name.items():
+        if 2 * min(length, len(known)) / ((length + len(known)) or 1) < floor:
+            continue
+        matcher = SequenceMatcher(None, normalized, known, autojunk=False)
+        if matcher.quick_ratio() < floor:
+            continue
+        scored.append((Decimal(str(round(matcher.ratio(), 2))), customer_id))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    if not scored or scored[0][0] < threshold:
+        return None
+    best, customer_id = scored[0]
+    rivals = {c for score, c in scored if score == best}
+    if len(rivals) > 1:
+        return None  # two customers as close as each other: guessing would be wrong
+    # A fuzzy resolution is never as sure as a name match.
+    return Payer(customer_id, "fuzzy", min(best, Decimal("0.9")))

@@ -7,6 +7,10 @@ a batch of lines it calls `catch_up`, which waits until the directory has read e
 the topic held at that moment: a customer published before a bank line is known when the
 line is routed.
 
+The reading thread only queues what it read; the directory itself changes on the event
+loop, one customer at a time, when the router asks for it, so routing never sees it
+half-updated and never waits for a rebuild from every customer.
+
 Invalid customer events are skipped here; the `customers` agent dead-letters them once.
 """
 
@@ -32,11 +36,11 @@ class CustomerDirectory:
     def __init__(self, bootstrap: str, topic: str = CUSTOMERS.name) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
-        self._customers: dict[str, ev.CustomerUpsertedData] = {}
+        # Read but not yet applied: (customer id, the customer, or None once removed).
+        self._pending: list[tuple[str, ev.CustomerUpsertedData | None]] = []
         self._positions: dict[int, int] = {}  # partition -> next offset to read
         self._lock = threading.Lock()
         self._directory = PayerDirectory()
-        self._stale = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._watermarks: Consumer | None = None
@@ -54,10 +58,13 @@ class CustomerDirectory:
     @property
     def directory(self) -> PayerDirectory:
         with self._lock:
-            if self._stale:
-                self._directory = PayerDirectory.of(self._customers.values())
-                self._stale = False
-            return self._directory
+            pending, self._pending = self._pending, []
+        for customer_id, customer in pending:
+            if customer is None:
+                self._directory.remove(customer_id)
+            else:
+                self._directory.upsert(customer)
+        return self._directory
 
     async def catch_up(self, patience: float = 30.0) -> None:
         """Return once everything `o2c.customers` holds now has been read (or, should the
@@ -105,11 +112,10 @@ class CustomerDirectory:
         customer = None if value is None else _customer(value)
         with self._lock:
             if value is None:  # a tombstone: the customer is gone
-                self._customers.pop((key or b"").decode("utf-8", "replace"), None)
+                self._pending.append(((key or b"").decode("utf-8", "replace"), None))
             elif customer is not None:
-                self._customers[customer.customer_id] = customer
+                self._pending.append((customer.customer_id, customer))
             self._positions[partition] = offset + 1
-            self._stale = True
 
 
 def _customer(value: bytes) -> ev.CustomerUpsertedData | None:
