@@ -4,13 +4,15 @@ balance.changed is keyed by order id, so every writer of one also puts a copy ke
 customer id on o2c.internal.balances-by-customer (schemas/topics.py, COPIES); the credit
 agent reads that topic with o2c.customers
 (both keyed by customer id, co-partitioned) and keeps one `CreditState` per customer.
-A state is recorded only after the broker has acknowledged its outputs, so a redelivered
-event finds either the state before it (and is processed again, with the same output ids)
-or a state that already has it.
+Messages are handled in batches, as the ledger's are: within a batch a customer's state
+stays an object, and states are recorded once, after the broker has acknowledged every
+output of the batch, so a redelivered event finds either the state before it (and is
+processed again, with the same output ids) or a state that already has it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -20,10 +22,11 @@ from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent, decode
 from schemas.topics import BALANCES_BY_CUSTOMER, CUSTOMERS
 from services import metrics
-from services.domain.credit import apply, dump_state, load_state, new_state
+from services.domain.credit import CreditState, apply, dump_state, load_state, new_state
 from services.settings import Settings
 from services.worker.app import ensure_changelogs
-from services.worker.edge import RawMessage
+from services.worker.edge import RawMessage, raw_message
+from services.worker.ledger_processor import Batch
 from services.worker.sink import Sink, raw_topic
 
 CREDIT_INPUTS = (CUSTOMERS, BALANCES_BY_CUSTOMER)
@@ -34,7 +37,20 @@ class CreditProcessor:
         self.table = table  # a faust Table of bytes -> bytes, keyed by customer id
         self.sink = sink
 
-    async def handle(self, message: RawMessage) -> None:
+    async def handle_batch(self, records: Sequence[Any]) -> None:
+        batch = Batch(self.table)
+        states: dict[bytes, tuple[CreditState, Any]] = {}  # key -> (state, record writing it)
+        for record in records:
+            batch.record = record
+            await self.handle(raw_message(record.message), batch, states)
+        for key, (state, record) in states.items():
+            batch.values[key] = (dump_state(state), record)
+        await self.sink.drained()
+        batch.commit_to_table()
+
+    async def handle(
+        self, message: RawMessage, batch: Batch, states: dict[bytes, tuple[CreditState, Any]]
+    ) -> None:
         event = await self._accept(message)
         if isinstance(event, ev.CustomerUpserted):
             customer_id: str | None = event.data.customer_id
@@ -48,14 +64,16 @@ class CreditProcessor:
             # Only the input counts: the balances here are o2c-matcher's own outputs, copied.
             metrics.EVENTS_IN.labels("credit", event.type).inc()
         key = customer_id.encode()
-        stored = self.table.get(key)
-        state = load_state(stored) if stored else new_state(customer_id)
+        if key in states:
+            state = states[key][0]
+        else:
+            stored = batch.get(key)
+            state = load_state(stored) if stored else new_state(customer_id)
         updated, outputs = apply(state, event)
         if outputs:
             await self.sink.send(outputs)
-            await self.sink.drained()
         if updated is not state:
-            self.table[key] = dump_state(updated)
+            states[key] = (updated, batch.record)
 
     async def _accept(self, message: RawMessage) -> CloudEvent | None:
         if message.topic != BALANCES_BY_CUSTOMER.name:
@@ -75,7 +93,7 @@ class CreditProcessor:
 
 
 def register_credit_processor(app: faust.App, settings: Settings) -> None:
-    from services.worker.processors import consume  # the shared acknowledge-after-handle loop
+    from services.worker.processors import or_stop
 
     ensure_changelogs(settings, ["credit"])
     table = app.Table(
@@ -94,4 +112,6 @@ def register_credit_processor(app: faust.App, settings: Settings) -> None:
 
     @app.agent(raw_topic(app, *CREDIT_INPUTS), name="credit", concurrency=1)
     async def credit_agent(stream: Any) -> None:
-        await consume(stream, credit.handle)
+        batches = stream.take_events(settings.batch_max_events, settings.batch_within_seconds)
+        async for records in batches:
+            await or_stop(credit.handle_batch(records), records[-1].message.tp)

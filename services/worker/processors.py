@@ -44,7 +44,7 @@ WORKER_INPUTS = tuple(dict.fromkeys((*LEDGER_INPUTS, CLOCK, *CREDIT_INPUTS, *SET
 Handler = Callable[[RawMessage], Awaitable[None]]
 
 
-async def _or_stop(work: Awaitable[None], where: Any) -> None:
+async def or_stop(work: Awaitable[None], where: Any) -> None:
     """Run `work`; on any failure end the process at once.
 
     Not a graceful stop: faust would acknowledge the messages in hand on the way out and
@@ -69,7 +69,7 @@ async def consume(stream: Any, handle: Handler) -> None:
     """
     manual = stream.noack()
     async for record in manual.events():
-        await _or_stop(handle(raw_message(record.message)), record.message.tp)
+        await or_stop(handle(raw_message(record.message)), record.message.tp)
         await manual.ack(record)
 
 
@@ -105,11 +105,11 @@ def register_processors(app: faust.App, settings: Settings) -> None:
     async def ledger_agent(stream: Any) -> None:
         batches = stream.take_events(settings.batch_max_events, settings.batch_within_seconds)
         async for records in batches:
-            await _or_stop(ledger.handle_batch(records), records[-1].message.tp)
+            await or_stop(ledger.handle_batch(records), records[-1].message.tp)
 
     @app.agent(raw_topic(app, CLOCK), name="clock-fanout", concurrency=1)
     async def clock_fanout(stream: Any) -> None:
         await consume(stream, handle_clock)
 
     register_credit_processor(app, settings)
-    register_settlement_processors(app, settings, _or_stop)
+    register_settlement_processors(app, settings, or_stop)
