@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     web_port: int = 0
     state_dir: Path = Path(".o2c-state")
     table_store: str = "rocksdb://"
+    # Memory of each RocksDB database (one per table and partition: 5 tables x 12 here).
+    # faust's defaults (3 x 64 MiB write buffers and a 2 GiB block cache, each) let a
+    # worker's resident memory grow with its state; these bound it to about
+    # (write buffers x 2 + block cache) per database.
+    rocksdb_write_buffer_mb: int = Field(default=8, ge=1)
+    rocksdb_block_cache_mb: int = Field(default=16, ge=1)
     # Where a new application id starts reading its inputs. The log is the truth, so a new
     # deployment starts at offset 0; tests use "latest" to see only their own events.
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"

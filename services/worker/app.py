@@ -35,6 +35,16 @@ def create_app(settings: Settings) -> faust.App:
     )
 
 
+def table_options(settings: Settings) -> dict[str, int]:
+    """RocksDB options of every table (faust's RocksDBOptions), bounding its memory."""
+    mib = 1024 * 1024
+    return {
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * mib,
+        "max_write_buffer_number": 2,
+        "block_cache_size": settings.rocksdb_block_cache_mb * mib,
+    }
+
+
 def ensure_changelogs(settings: Settings, tables: Iterable[str]) -> None:
     """Create the tables' changelog topics before faust subscribes to them.
 

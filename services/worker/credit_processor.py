@@ -24,7 +24,7 @@ from schemas.topics import BALANCES_BY_CUSTOMER, CUSTOMERS
 from services import metrics
 from services.domain.credit import CreditState, apply, dump_state, load_state, new_state
 from services.settings import Settings
-from services.worker.app import ensure_changelogs
+from services.worker.app import ensure_changelogs, table_options
 from services.worker.edge import RawMessage, raw_message
 from services.worker.ledger_processor import Batch
 from services.worker.sink import Sink, raw_topic
@@ -100,6 +100,7 @@ def register_credit_processor(app: faust.App, settings: Settings) -> None:
         "credit",
         partitions=settings.topic_partitions,
         key_type=bytes,
+        options=table_options(settings),
         value_type=bytes,
         help="one CreditState per customer: limit, exposure per order, breached or not",
         # The changelog partition from the key's hash, which is the input's partition (every

@@ -23,7 +23,7 @@ from schemas.topics import (
 from services import metrics
 from services.domain.references import ReferencePatterns
 from services.settings import Settings
-from services.worker.app import ensure_changelogs
+from services.worker.app import ensure_changelogs, table_options
 from services.worker.credit_processor import CREDIT_INPUTS, register_credit_processor
 from services.worker.edge import RawMessage, raw_message
 from services.worker.ledger_processor import LedgerProcessor
@@ -79,6 +79,7 @@ def register_processors(app: faust.App, settings: Settings) -> None:
         "ledgers",
         partitions=settings.topic_partitions,
         key_type=bytes,
+        options=table_options(settings),
         value_type=bytes,
         help="one Ledger per order, and the business day per partition",
     )

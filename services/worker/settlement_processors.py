@@ -49,7 +49,7 @@ from services.domain import bank_routing, invoice_references, payouts, suspense
 from services.domain.bank_routing import IdPatterns, RoutingRules
 from services.domain.candidates import SearchBounds
 from services.settings import Settings
-from services.worker.app import ensure_changelogs
+from services.worker.app import ensure_changelogs, table_options
 from services.worker.customer_directory import CustomerDirectory
 from services.worker.edge import RawMessage, header, raw_message
 from services.worker.ledger_processor import CLOCK_KEY_PREFIX, Batch, partition_of
@@ -331,6 +331,7 @@ def register_settlement_processors(app: faust.App, settings: Settings, guard: Gu
                 name,
                 partitions=settings.topic_partitions,
                 key_type=bytes,
+                options=table_options(settings),
                 value_type=bytes,
                 help=f"one {name} state per key, and the business day per partition",
             ),
