@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from confluent_kafka import Consumer, TopicPartition
 
 from bench.pipeline import INPUTS
 from projections.runner import end_positions
@@ -42,7 +43,7 @@ from schemas.events import ReasonCode
 from schemas.topics import ALL_TOPICS, CLOCK, MATCHES, MISMATCHES, ORDERS, topic_for
 from services.cli.output import table
 from services.cli.simulate import truth_path
-from services.kafka_io import EventProducer, end_offsets, ensure_topics, lag
+from services.kafka_io import EventProducer, consumer, end_offsets, ensure_topics, watermarks
 from services.settings import Settings, get_settings
 from services.simulator.truth import KEY_FIELDS, mismatch_key, read_truth
 
@@ -132,6 +133,8 @@ class ScaleRun:
         )
         self.published = 0
         self.state_peak = 0
+        self._probe: Consumer | None = None
+        self._partitions: list[TopicPartition] = []
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -149,7 +152,22 @@ class ScaleRun:
             raise RuntimeError("scale run timed out; the processes are stopped")
 
     def worker_lag(self) -> int:
-        return lag(self.bootstrap, self.app_id, INPUTS)
+        """Uncommitted messages of the worker's group, with one long-lived consumer: a new
+        client per probe, asking ~200 partitions each time, loads the shared broker."""
+        if self._probe is None:
+            self._probe = consumer(self.bootstrap, self.app_id)
+            metadata = self._probe.list_topics(timeout=30)
+            self._partitions = [
+                TopicPartition(name, p)
+                for name in INPUTS
+                if name in metadata.topics
+                for p in metadata.topics[name].partitions
+            ]
+        behind = 0
+        for tp in self._probe.committed(self._partitions, timeout=30):
+            low, high = watermarks(self._probe, tp)
+            behind += max(0, high - (tp.offset if tp.offset >= 0 else low))
+        return behind
 
     def wait_worker(self) -> None:
         # Twice in a row: outputs to internal topics may still be in flight after lag 0.
@@ -157,7 +175,7 @@ class ScaleRun:
         while quiet < 2:
             self._check()
             quiet = quiet + 1 if self.worker_lag() == 0 else 0
-            time.sleep(0.3)
+            time.sleep(1)
 
     def projection_behind(self) -> int:
         ends = end_positions(self.bootstrap)
@@ -209,6 +227,8 @@ class ScaleRun:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._probe is not None:
+            self._probe.close()
         self.worker.stop()
         self.projections.stop()
 
