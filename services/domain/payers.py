@@ -112,7 +112,9 @@ class PayerDirectory:
     two customers claim identifies nobody."""
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # accounts, names
+        # customer id -> (accounts, names), sorted tuples: a retail shop has hundreds of
+        # thousands of customers, and a tuple is a quarter of a frozenset's size.
+        self._known: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._account_owners: dict[str, set[str]] = {}
         self._name_owners: dict[str, set[str]] = {}
         self.by_name: dict[str, str] = {}  # the names exactly one customer claims
@@ -126,9 +128,15 @@ class PayerDirectory:
         return directory
 
     def upsert(self, customer: ev.CustomerUpsertedData) -> None:
-        accounts = frozenset(normalize_account(a) for a in customer.bank_accounts)
-        names = frozenset(
-            n for n in (normalize_name(x) for x in (customer.name, *customer.payer_names)) if n
+        accounts = tuple(sorted({normalize_account(a) for a in customer.bank_accounts}))
+        names = tuple(
+            sorted(
+                {
+                    n
+                    for n in (normalize_name(x) for x in (customer.name, *customer.payer_names))
+                    if n
+                }
+            )
         )
         if self._known.get(customer.customer_id) == (accounts, names):
             return
