@@ -158,3 +158,16 @@ def test_arrival_order_of_open_items_and_line_does_not_change_the_application(
     assert applied(out) == {f"ORD-{n}": amounts[n] for n in chosen}
     assert state.lines == ()
     assert state.open_mismatches == ()
+
+
+def test_balance_that_changes_no_open_item_returns_the_same_state_so_nothing_is_written() -> None:
+    state = new_suspense("C-1")
+
+    after_paid, outputs = apply(state, balance("O-1", "0", status="paid"), RULES)
+    assert after_paid is state
+    assert outputs == []
+
+    with_item, _ = apply(state, balance("O-2", "40.00"), RULES)
+    again, _ = apply(with_item, balance("O-2", "40.00"), RULES)
+    assert with_item is not state
+    assert again is with_item
