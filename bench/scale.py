@@ -1,6 +1,7 @@
 """The scale run: a simulated stream through the whole pipeline, with its duration and memory.
 
     python -m bench.scale --stream s.jsonl [--truth s.truth.jsonl] [--timeout 7200]
+                          [--workdir DIR]   # resumable: run the same command again to go on
 
 Run it against a broker and a database of its own (a second local stack, for instance
 `O2C_STACK_DIR=/tmp/scale-stack O2C_KAFKA_PORT=19092 O2C_KAFKA_CONTROLLER_PORT=19093
@@ -14,6 +15,13 @@ in production the clock is published after the day.) The run ends when the worke
 lag and the projection has reached the end of every topic it reads. Reported: duration,
 peak resident memory of both processes, size of the worker's RocksDB state, outputs, and
 the open exceptions in PostgreSQL scored against the ground truth.
+
+With `--workdir`, the run can be stopped and resumed: after each day it records there how
+far it got (`progress.json`), and started again with the same directory it restarts the
+worker on the same application id and state, skips the days already done and goes on. A
+day interrupted halfway is published again from its start (the cores ignore a fact they
+already have). The reported duration is the sum of the segments' worker time up to their
+last finished day (the time of an interrupted day is counted once, when it is done again).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -110,13 +119,47 @@ def days(path: Path) -> Iterator[tuple[list[bytes], bytes | None]]:
     yield chunk, None
 
 
+@dataclass
+class Progress:
+    """How far a run got, kept in its work directory after every day."""
+
+    app_id: str
+    stream: str
+    days_done: int = 0
+    published: int = 0
+    seconds: float = 0.0  # worker time of the segments so far
+    segments: int = 0
+    worker_peak_kib: int = 0
+    projections_peak_kib: int = 0
+    state_peak: int = 0
+
+    @staticmethod
+    def path(workdir: Path) -> Path:
+        return workdir / "progress.json"
+
+    @classmethod
+    def load(cls, workdir: Path) -> Progress | None:
+        path = cls.path(workdir)
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+    def save(self, workdir: Path) -> None:
+        temporary = self.path(workdir).with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(self), indent=2))
+        temporary.replace(self.path(workdir))  # never half a file if the run is stopped
+
+
 class ScaleRun:
-    def __init__(self, settings: Settings, workdir: Path, timeout: float) -> None:
+    def __init__(
+        self, settings: Settings, workdir: Path, timeout: float, progress: Progress
+    ) -> None:
         self.settings = settings
         self.bootstrap = settings.kafka_bootstrap
         self.workdir = workdir
         self.deadline = time.monotonic() + timeout
-        self.app_id = f"o2c-scale-{os.getpid()}"
+        self.before = progress  # the earlier segments, if any
+        self.segment = progress.segments + 1
+        self.days_done = progress.days_done
+        self.app_id = progress.app_id
         self.state_dir = workdir / "state"
         env = dict(
             os.environ,
@@ -127,12 +170,18 @@ class ScaleRun:
         )
         o2c = [sys.executable, "-m", "services.cli.main"]
         subprocess.run([*o2c, "db", "migrate"], env=env, check=True, capture_output=True)
-        self.worker = Process("worker", [*o2c, "worker"], env, workdir / "worker.log")
-        self.projections = Process(
-            "projections", [*o2c, "projections", "run"], env, workdir / "projections.log"
+        self.started = time.monotonic()
+        self.worker = Process(
+            "worker", [*o2c, "worker"], env, workdir / f"worker.{self.segment}.log"
         )
-        self.published = 0
-        self.state_peak = 0
+        self.projections = Process(
+            "projections",
+            [*o2c, "projections", "run"],
+            env,
+            workdir / f"projections.{self.segment}.log",
+        )
+        self.published = progress.published
+        self.state_peak = progress.state_peak
         self._probe: Consumer | None = None
         self._partitions: list[TopicPartition] = []
         self._stop = threading.Event()
@@ -187,10 +236,28 @@ class ScaleRun:
         at = {(t, p): o for t, p, o in rows}
         return sum(max(0, end - at.get(position, 0)) for position, end in ends.items())
 
+    def worker_seconds(self) -> float:
+        """Worker time of the whole run: earlier segments and this one so far."""
+        return self.before.seconds + time.monotonic() - self.started
+
+    def so_far(self) -> Progress:
+        return replace(
+            self.before,
+            days_done=self.days_done,
+            published=self.published,
+            seconds=self.worker_seconds(),
+            segments=self.segment,
+            worker_peak_kib=max(self.before.worker_peak_kib, self.worker.peak_kib),
+            projections_peak_kib=max(self.before.projections_peak_kib, self.projections.peak_kib),
+            state_peak=self.state_peak,
+        )
+
     def publish(self, path: Path) -> None:
         out = EventProducer(self.bootstrap)
         last_report = time.monotonic()
         for day, (lines, closed) in enumerate(days(path), start=1):
+            if day <= self.before.days_done:
+                continue
             for raw in lines:
                 event = decode(raw)
                 out.send_raw(topic_for(event).name, event.partition_key(), raw)
@@ -202,13 +269,15 @@ class ScaleRun:
                 out.flush(60)
                 self.published += 1
                 self.wait_worker()
+            self.days_done = day
+            self.so_far().save(self.workdir)
             if time.monotonic() - last_report > 20 or closed is None:
                 last_report = time.monotonic()
                 self.progress(f"day {day}")
 
     def progress(self, stage: str) -> None:
         print(
-            f"[scale] {stage}: {self.published:,} published, "
+            f"[scale] {stage}: {self.published:,} published in {self.worker_seconds():,.0f} s, "
             f"worker rss {self.worker.sample() // 1024} MiB, "
             f"projections rss {self.projections.sample() // 1024} MiB, "
             f"state {_du(self.state_dir) // 2**20} MiB",
@@ -269,35 +338,60 @@ def score_exceptions(settings: Settings, truth_file: Path) -> list[dict[str, Any
     return results
 
 
-def run(stream: Path, truth_file: Path | None, timeout: float, keep: bool) -> dict[str, Any]:
+def _start(stream: Path, workdir: Path | None, bootstrap: str) -> tuple[Path, Progress]:
+    """The work directory and the progress to go on from: a new run, or a stopped one."""
+    if workdir is not None and (progress := Progress.load(workdir)) is not None:
+        if progress.stream != str(stream):
+            raise SystemExit(f"{workdir} holds a run of {progress.stream}, not of {stream}")
+        print(
+            f"[scale] resuming {progress.app_id} after day {progress.days_done} "
+            f"({progress.published:,} published in {progress.seconds:,.0f} s)",
+            file=sys.stderr,
+        )
+        return workdir, progress
+    if _output_counts(bootstrap)[ORDERS.name]:
+        raise SystemExit(
+            f"o2c.orders on {bootstrap} already holds orders: the scale run needs an empty "
+            "broker and database, or the --workdir of the run to resume (see --help)"
+        )
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="o2c-scale-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir, Progress(app_id=f"o2c-scale-{os.getpid()}", stream=str(stream))
+
+
+def run(
+    stream: Path,
+    truth_file: Path | None,
+    timeout: float,
+    keep: bool,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
     settings = get_settings()
     ensure_topics(settings.kafka_bootstrap, ALL_TOPICS)
-    if _output_counts(settings.kafka_bootstrap)[ORDERS.name]:
-        raise SystemExit(
-            f"o2c.orders on {settings.kafka_bootstrap} already holds orders: the scale run "
-            "needs an empty broker and database (see `python -m bench.scale --help`)"
-        )
-    workdir = Path(tempfile.mkdtemp(prefix="o2c-scale-"))
-    started = time.monotonic()
-    scale = ScaleRun(settings, workdir, timeout)
+    keep = keep or workdir is not None  # a directory the user named is theirs
+    workdir, progress = _start(stream, workdir, settings.kafka_bootstrap)
+    scale = ScaleRun(settings, workdir, timeout, progress)
     try:
         scale.publish(stream)
-        worker_done = time.monotonic()
+        worker_done = scale.worker_seconds()
         scale.wait_projections()
-        done = time.monotonic()
+        done = scale.worker_seconds()
         scale.progress("done")
     finally:
         state_bytes = max(scale.state_peak, _du(scale.state_dir))
         scale.stop()
+        final = scale.so_far()
     counts = _output_counts(settings.kafka_bootstrap)
     result: dict[str, Any] = {
         "stream": str(stream),
         "events_published": scale.published,
-        "seconds_to_worker_done": round(worker_done - started, 1),
-        "seconds_to_projected": round(done - started, 1),
-        "events_per_second": round(scale.published / (worker_done - started)),
-        "worker_peak_rss_mib": scale.worker.peak_kib // 1024,
-        "projections_peak_rss_mib": scale.projections.peak_kib // 1024,
+        "segments": scale.segment,
+        "seconds_to_worker_done": round(worker_done, 1),
+        "seconds_to_projected": round(done, 1),
+        "events_per_second": round(scale.published / worker_done),
+        "worker_peak_rss_mib": final.worker_peak_kib // 1024,
+        "projections_peak_rss_mib": final.projections_peak_kib // 1024,
         "worker_state_mib": state_bytes // 2**20,
         "topic_messages": counts,
         "workdir": str(workdir),
@@ -313,6 +407,7 @@ def run(stream: Path, truth_file: Path | None, timeout: float, keep: bool) -> di
 def report(result: dict[str, Any]) -> str:
     rows = [
         ("events published (facts + clock)", f"{result['events_published']:,}"),
+        ("segments (runs resumed)", f"{result.get('segments', 1)}"),
         ("worker caught up after", f"{result['seconds_to_worker_done']:,} s"),
         ("read models caught up after", f"{result['seconds_to_projected']:,} s"),
         ("whole-pipeline rate", f"{result['events_per_second']:,} events/s"),
@@ -344,8 +439,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--truth", type=Path, help="default: the stream's .truth.jsonl")
     parser.add_argument("--timeout", type=float, default=4 * 3600, help="seconds (4 h)")
     parser.add_argument("--keep", action="store_true", help="keep the worker's state and logs")
+    parser.add_argument(
+        "--workdir", type=Path, help="state, logs and progress; the same one again resumes"
+    )
     args = parser.parse_args(argv)
-    result = run(args.stream, args.truth, args.timeout, args.keep)
+    result = run(args.stream, args.truth, args.timeout, args.keep, args.workdir)
     print(report(result))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.scale import days
+import pytest
+
+from bench.scale import Progress, _start, days
 
 
 def test_stream_is_cut_at_each_day_closed_with_the_facts_before_it(tmp_path: Path) -> None:
@@ -14,3 +16,20 @@ def test_stream_is_cut_at_each_day_closed_with_the_facts_before_it(tmp_path: Pat
     stream.write_bytes(b"\n".join([fact, fact, closed, b"", fact, closed, fact]) + b"\n")
 
     assert list(days(stream)) == [([fact, fact], closed), ([fact], closed), ([fact], None)]
+
+
+def test_progress_saved_after_a_day_is_what_a_resumed_run_starts_from(tmp_path: Path) -> None:
+    stream = tmp_path / "s.jsonl"
+    progress = Progress(app_id="o2c-scale-1", stream=str(stream), days_done=3, published=90)
+    progress.save(tmp_path)
+
+    assert Progress.load(tmp_path) == progress
+    assert _start(stream, tmp_path, "127.0.0.1:1") == (tmp_path, progress)  # no broker asked
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_resuming_a_work_directory_with_another_stream_is_refused(tmp_path: Path) -> None:
+    Progress(app_id="o2c-scale-1", stream=str(tmp_path / "a.jsonl")).save(tmp_path)
+
+    with pytest.raises(SystemExit, match="holds a run of"):
+        _start(tmp_path / "b.jsonl", tmp_path, "127.0.0.1:1")
