@@ -25,6 +25,7 @@ from services import metrics
 from services.domain.credit import CreditState, apply, dump_state, load_state, new_state
 from services.settings import Settings
 from services.worker.app import ensure_changelogs, table_options
+from services.worker.batches import in_batches
 from services.worker.edge import RawMessage, raw_message
 from services.worker.ledger_processor import Batch
 from services.worker.sink import Sink, raw_topic
@@ -93,8 +94,6 @@ class CreditProcessor:
 
 
 def register_credit_processor(app: faust.App, settings: Settings) -> None:
-    from services.worker.processors import or_stop
-
     ensure_changelogs(settings, ["credit"])
     table = app.Table(
         "credit",
@@ -113,6 +112,4 @@ def register_credit_processor(app: faust.App, settings: Settings) -> None:
 
     @app.agent(raw_topic(app, *CREDIT_INPUTS), name="credit", concurrency=1)
     async def credit_agent(stream: Any) -> None:
-        batches = stream.take_events(settings.batch_max_events, settings.batch_within_seconds)
-        async for records in batches:
-            await or_stop(credit.handle_batch(records), records[-1].message.tp)
+        await in_batches(app, settings, stream, credit.handle_batch)

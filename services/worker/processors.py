@@ -4,7 +4,6 @@ pure core, send what it returns. No business rule lives here."""
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from services import metrics
 from services.domain.references import ReferencePatterns
 from services.settings import Settings
 from services.worker.app import ensure_changelogs, table_options
+from services.worker.batches import in_batches, or_stop
 from services.worker.credit_processor import CREDIT_INPUTS, register_credit_processor
 from services.worker.edge import RawMessage, raw_message
 from services.worker.ledger_processor import LedgerProcessor
@@ -42,21 +42,6 @@ WORKER_INPUTS = tuple(dict.fromkeys((*LEDGER_INPUTS, CLOCK, *CREDIT_INPUTS, *SET
 
 
 Handler = Callable[[RawMessage], Awaitable[None]]
-
-
-async def or_stop(work: Awaitable[None], where: Any) -> None:
-    """Run `work`; on any failure end the process at once.
-
-    Not a graceful stop: faust would acknowledge the messages in hand on the way out and
-    could commit past them. Ending here leaves the offsets where they were, and the next
-    worker processes the messages again (every effect is idempotent).
-    """
-    try:
-        await work
-    except Exception:
-        log.critical("stopping the worker: failure while handling %s", where, exc_info=True)
-        logging.shutdown()
-        os._exit(70)
 
 
 async def consume(stream: Any, handle: Handler) -> None:
@@ -104,13 +89,11 @@ def register_processors(app: faust.App, settings: Settings) -> None:
 
     @app.agent(raw_topic(app, *LEDGER_INPUTS), name="ledger", concurrency=1)
     async def ledger_agent(stream: Any) -> None:
-        batches = stream.take_events(settings.batch_max_events, settings.batch_within_seconds)
-        async for records in batches:
-            await or_stop(ledger.handle_batch(records), records[-1].message.tp)
+        await in_batches(app, settings, stream, ledger.handle_batch)
 
     @app.agent(raw_topic(app, CLOCK), name="clock-fanout", concurrency=1)
     async def clock_fanout(stream: Any) -> None:
         await consume(stream, handle_clock)
 
     register_credit_processor(app, settings)
-    register_settlement_processors(app, settings, or_stop)
+    register_settlement_processors(app, settings)

@@ -17,7 +17,7 @@ only after the broker acknowledged the batch's outputs (ledger_processor.Batch).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -50,6 +50,7 @@ from services.domain.bank_routing import IdPatterns, RoutingRules
 from services.domain.candidates import SearchBounds
 from services.settings import Settings
 from services.worker.app import ensure_changelogs, table_options
+from services.worker.batches import in_batches
 from services.worker.customer_directory import CustomerDirectory
 from services.worker.edge import RawMessage, header, raw_message
 from services.worker.ledger_processor import CLOCK_KEY_PREFIX, Batch, partition_of
@@ -76,9 +77,6 @@ SETTLEMENT_INPUTS: tuple[Topic, ...] = (
     BANK_LINES_BY_INVOICE,
     INVOICES_BY_NUMBER,
 )
-
-Guard = Callable[[Awaitable[None], Any], Awaitable[None]]
-
 
 # --- stateless: routing ------------------------------------------------------------------
 
@@ -316,9 +314,9 @@ def payer_confidence(message: RawMessage) -> Decimal:
 # --- wiring ------------------------------------------------------------------------------
 
 
-def register_settlement_processors(app: faust.App, settings: Settings, guard: Guard) -> None:
+def register_settlement_processors(app: faust.App, settings: Settings) -> None:
     """The router, the open-item forwarder, the payout and suspense processors, and the
-    validation of o2c.customers. `guard` runs a batch and stops the worker on failure."""
+    validation of o2c.customers."""
     ensure_changelogs(settings, ("payouts", "suspense", "invoice_references"))
     directory = CustomerDirectory(settings.kafka_bootstrap)
     router = BankLineRouter(Sink(app, "bank-router", settings.source), directory, settings)
@@ -349,35 +347,25 @@ def register_settlement_processors(app: faust.App, settings: Settings, guard: Gu
     async def start_directory() -> None:
         directory.start()
 
-    def batches(stream: Any) -> Any:
-        return stream.take_events(settings.batch_max_events, settings.batch_within_seconds)
-
     @app.agent(raw_topic(app, *ROUTER_INPUTS), name="bank-router", concurrency=1)
     async def bank_router(stream: Any) -> None:
-        async for records in batches(stream):
-            await guard(router.handle_batch(records), records[-1].message.tp)
+        await in_batches(app, settings, stream, router.handle_batch)
 
     @app.agent(raw_topic(app, INVOICES), name="repartition", concurrency=1)
     async def repartition(stream: Any) -> None:
-        async for records in batches(stream):
-            await guard(forwarder.handle_batch(records), records[-1].message.tp)
+        await in_batches(app, settings, stream, forwarder.handle_batch)
 
     @app.agent(raw_topic(app, *PAYOUT_INPUTS), name="payouts", concurrency=1)
     async def payout_agent(stream: Any) -> None:
-        async for records in batches(stream):
-            await guard(processors["payouts"].handle_batch(records), records[-1].message.tp)
+        await in_batches(app, settings, stream, processors["payouts"].handle_batch)
 
     @app.agent(raw_topic(app, *SUSPENSE_INPUTS), name="suspense", concurrency=1)
     async def suspense_agent(stream: Any) -> None:
-        async for records in batches(stream):
-            await guard(processors["suspense"].handle_batch(records), records[-1].message.tp)
+        await in_batches(app, settings, stream, processors["suspense"].handle_batch)
 
     @app.agent(raw_topic(app, *INVOICE_REFERENCE_INPUTS), name="invoice-references", concurrency=1)
     async def invoice_reference_agent(stream: Any) -> None:
-        async for records in batches(stream):
-            await guard(
-                processors["invoice_references"].handle_batch(records), records[-1].message.tp
-            )
+        await in_batches(app, settings, stream, processors["invoice_references"].handle_batch)
 
     async def validate_customer(records: Sequence[Any]) -> None:
         for record in records:
@@ -387,5 +375,4 @@ def register_settlement_processors(app: faust.App, settings: Settings, guard: Gu
 
     @app.agent(raw_topic(app, CUSTOMERS), name="customers", concurrency=1)
     async def customers(stream: Any) -> None:
-        async for records in batches(stream):
-            await guard(validate_customer(records), records[-1].message.tp)
+        await in_batches(app, settings, stream, validate_customer)
