@@ -16,6 +16,8 @@ from services.worker.continuity import Continuity
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
+# The exit status of a worker that stopped so that its successor handles the batch again.
+STOPPED_TO_RETRY = 70
 
 
 async def or_stop(work: Awaitable[None], where: Any) -> None:
@@ -30,7 +32,7 @@ async def or_stop(work: Awaitable[None], where: Any) -> None:
     except Exception:
         log.critical("stopping the worker: failure while handling %s", where, exc_info=True)
         logging.shutdown()
-        os._exit(70)
+        os._exit(STOPPED_TO_RETRY)
 
 
 async def in_batches(app: faust.App, settings: Settings, stream: Any, handle: BatchHandler) -> None:
