@@ -443,6 +443,10 @@ def main(argv: list[str] | None = None) -> None:
         "--workdir", type=Path, help="state, logs and progress; the same one again resumes"
     )
     args = parser.parse_args(argv)
+    # Stopped by a signal, the run still stops its worker and projections (a `finally`),
+    # so that it can be resumed; a background shell would otherwise ignore SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped; resume with --workdir"))
     result = run(args.stream, args.truth, args.timeout, args.keep, args.workdir)
     print(report(result))
     RESULTS.mkdir(exist_ok=True)
