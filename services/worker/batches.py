@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
 from typing import Any
 
 import faust
 
 from services.settings import Settings
-from services.worker.continuity import Continuity
+from services.worker.continuity import BatchHandler, Continuity
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
 # The exit status of a worker that stopped so that its successor handles the batch again.
 STOPPED_TO_RETRY = 70
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from schemas.topics import ALL_TOPICS
 
+BatchHandler = Callable[[Sequence[Any]], Awaitable[None]]
 # A compacted topic has holes by design.
 COMPACTED = frozenset(t.name for t in ALL_TOPICS if t.compacted)
 
@@ -61,9 +62,7 @@ class Continuity:
                 )
             self._next[tp] = message.offset + 1
 
-    async def then(
-        self, records: Sequence[Any], handle: Callable[[Sequence[Any]], Awaitable[None]]
-    ) -> None:
+    async def then(self, records: Sequence[Any], handle: BatchHandler) -> None:
         """Check `records`, then handle them: one awaitable for `or_stop`, so a loss stops
         the worker before faust acknowledges the batch."""
         self.check(records)
