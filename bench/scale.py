@@ -55,6 +55,7 @@ from services.cli.simulate import truth_path
 from services.kafka_io import EventProducer, consumer, end_offsets, ensure_topics, watermarks
 from services.settings import Settings, get_settings
 from services.simulator.truth import KEY_FIELDS, mismatch_key, read_truth
+from services.worker.batches import STOPPED_TO_RETRY
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -74,15 +75,33 @@ def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
-class Process:
-    """A long-running o2c command whose resident memory is sampled until it stops."""
+# More than a few restarts in one run means a failure that repeats, not a lost message.
+WORKER_RETRIES = 5
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+
+class Process:
+    """A long-running o2c command whose resident memory is sampled until it stops.
+
+    A worker that exits with STOPPED_TO_RETRY stopped so that its successor reads a batch
+    again (a failure, or a message faust lost); it is started again, as compose and k8s
+    restart it, up to `retries` times.
+    """
+
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log: Path, retries: int = 0
+    ) -> None:
         self.name = name
         self.log = log
-        with log.open("wb") as out:
-            self.popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.argv = argv
+        self.env = env
+        self.retries = retries
+        self.restarts = 0
         self.peak_kib = 0
+        self.popen = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as out:  # a restart's output goes after its predecessor's
+            return subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env)
 
     def sample(self) -> int:
         rss = _kib(self.popen.pid, "VmRSS")
@@ -90,9 +109,20 @@ class Process:
         return rss
 
     def check(self) -> None:
-        if self.popen.poll() is not None:
-            code = self.popen.returncode
-            raise RuntimeError(f"{self.name} stopped (exit {code}); see {self.log}")
+        code = self.popen.poll()
+        if code is None:
+            return
+        if code == STOPPED_TO_RETRY and self.restarts < self.retries:
+            self.restarts += 1
+            print(
+                f"[scale] {self.name} stopped to read a batch again (exit {code}); "
+                f"restart {self.restarts} of at most {self.retries}, see {self.log}",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.popen = self._spawn()
+            return
+        raise RuntimeError(f"{self.name} stopped (exit {code}); see {self.log}")
 
     def stop(self) -> None:
         self.sample()
@@ -132,6 +162,7 @@ class Progress:
     worker_peak_kib: int = 0
     projections_peak_kib: int = 0
     state_peak: int = 0
+    worker_restarts: int = 0  # exits to read a batch again, over all segments
 
     @staticmethod
     def path(workdir: Path) -> Path:
@@ -172,7 +203,11 @@ class ScaleRun:
         subprocess.run([*o2c, "db", "migrate"], env=env, check=True, capture_output=True)
         self.started = time.monotonic()
         self.worker = Process(
-            "worker", [*o2c, "worker"], env, workdir / f"worker.{self.segment}.log"
+            "worker",
+            [*o2c, "worker"],
+            env,
+            workdir / f"worker.{self.segment}.log",
+            retries=WORKER_RETRIES,
         )
         self.projections = Process(
             "projections",
@@ -250,6 +285,7 @@ class ScaleRun:
             worker_peak_kib=max(self.before.worker_peak_kib, self.worker.peak_kib),
             projections_peak_kib=max(self.before.projections_peak_kib, self.projections.peak_kib),
             state_peak=self.state_peak,
+            worker_restarts=self.before.worker_restarts + self.worker.restarts,
         )
 
     def publish(self, path: Path) -> None:
@@ -393,6 +429,7 @@ def run(
         "worker_peak_rss_mib": final.worker_peak_kib // 1024,
         "projections_peak_rss_mib": final.projections_peak_kib // 1024,
         "worker_state_mib": state_bytes // 2**20,
+        "worker_restarts": final.worker_restarts,
         "topic_messages": counts,
         "workdir": str(workdir),
     }
@@ -414,6 +451,7 @@ def report(result: dict[str, Any]) -> str:
         ("worker peak resident memory", f"{result['worker_peak_rss_mib']:,} MiB"),
         ("projections peak resident memory", f"{result['projections_peak_rss_mib']:,} MiB"),
         ("worker RocksDB state", f"{result['worker_state_mib']:,} MiB"),
+        ("worker restarts to read a batch again", f"{result.get('worker_restarts', 0)}"),
     ]
     rows += [(f"messages on {t}", f"{n:,}") for t, n in result["topic_messages"].items()]
     text = table(("scale run", "value"), rows)
