@@ -5,7 +5,11 @@
 - throughput: a fresh `o2c worker` over events already on the broker, timed from its first
   output to its last (Kafka timestamps of the outputs);
 - latency: the worker caught up, events offered at a fixed rate with `time` = the moment
-  of sending; latency = output's Kafka timestamp − input's event time.
+  of sending; latency = output's Kafka timestamp − input's event time;
+- memory per order: in the throughput run, the worker's resident memory when half its input
+  is left and when none is, and its RocksDB files at the end. The growth over the second
+  half is what each further order costs once the fixed costs (runtime, bounded caches, the
+  parsed-ledger memo) are paid.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from bench.procfs import disk_bytes, kib
 from schemas.topics import ALL_TOPICS, MATCHES, MISMATCHES, ORDERS, PAYMENTS
 from services.kafka_io import commit_offsets, end_offsets, ensure_topics, lag, producer
 from services.worker.processors import WORKER_INPUTS
@@ -144,6 +149,7 @@ class Worker:
             O2C_SOURCE=app_id,
         )
         self.log = workdir / "worker.log"
+        self.state_dir = workdir / "state"
         self.app_id = app_id
         self.bootstrap = bootstrap
         with self.log.open("wb") as out:
@@ -155,13 +161,19 @@ class Worker:
             )
 
     def wait_caught_up(self, timeout: float = 600) -> None:
+        self.wait_lag_at_most(0, timeout)
+
+    def wait_lag_at_most(self, left: int, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
-        while lag(self.bootstrap, self.app_id, INPUTS) > 0:
+        while lag(self.bootstrap, self.app_id, INPUTS) > left:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker stopped; see {self.log}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"worker not caught up after {timeout}s")
+                raise RuntimeError(f"worker not down to {left} behind after {timeout}s")
             time.sleep(0.5)
+
+    def resident_kib(self) -> int:
+        return kib(self.process.pid)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -211,7 +223,11 @@ def ledger_throughput(bootstrap: str, orders: int) -> dict[str, Any]:
         worker = Worker(bootstrap, app_id, Path(tmp))
         started = time.monotonic()
         try:
+            worker.wait_lag_at_most(published // 2)
+            half_kib = worker.resident_kib()
             worker.wait_caught_up()
+            end_kib = worker.resident_kib()
+            state = disk_bytes(worker.state_dir)
         finally:
             worker.stop()
         wall = time.monotonic() - started
@@ -225,6 +241,14 @@ def ledger_throughput(bootstrap: str, orders: int) -> dict[str, Any]:
         "events_per_second": round(published / busy) if busy else None,
         "wall_seconds_including_startup": round(wall, 1),
         "baseline": baseline,
+        "memory": {
+            "orders": orders,
+            "worker_rss_mib_half_way": half_kib // 1024,
+            "worker_rss_mib_at_end": end_kib // 1024,
+            # the second half of the input holds about half of the orders
+            "rss_growth_bytes_per_order": round((end_kib - half_kib) * 1024 / (orders / 2)),
+            "rocksdb_bytes_per_order": round(state / orders),
+        },
     }
 
 

@@ -46,6 +46,7 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.pipeline import INPUTS
+from bench.procfs import disk_bytes, kib
 from projections.runner import end_positions
 from schemas.codec import decode
 from schemas.events import ReasonCode
@@ -58,21 +59,6 @@ from services.simulator.truth import KEY_FIELDS, mismatch_key, read_truth
 from services.worker.batches import STOPPED_TO_RETRY
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def _kib(pid: int, field: str) -> int:
-    """VmRSS / VmHWM of a live process, in KiB (0 once it has gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _du(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
 # More than a few restarts in one run means a failure that repeats, not a lost message.
@@ -104,8 +90,8 @@ class Process:
             return subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env)
 
     def sample(self) -> int:
-        rss = _kib(self.popen.pid, "VmRSS")
-        self.peak_kib = max(self.peak_kib, rss, _kib(self.popen.pid, "VmHWM"))
+        rss = kib(self.popen.pid, "VmRSS")
+        self.peak_kib = max(self.peak_kib, rss, kib(self.popen.pid, "VmHWM"))
         return rss
 
     def check(self) -> None:
@@ -227,7 +213,7 @@ class ScaleRun:
         while not self._stop.wait(5):
             self.worker.sample()
             self.projections.sample()
-            self.state_peak = max(self.state_peak, _du(self.state_dir))
+            self.state_peak = max(self.state_peak, disk_bytes(self.state_dir))
 
     def _check(self) -> None:
         self.worker.check()
@@ -316,7 +302,7 @@ class ScaleRun:
             f"[scale] {stage}: {self.published:,} published in {self.worker_seconds():,.0f} s, "
             f"worker rss {self.worker.sample() // 1024} MiB, "
             f"projections rss {self.projections.sample() // 1024} MiB, "
-            f"state {_du(self.state_dir) // 2**20} MiB",
+            f"state {disk_bytes(self.state_dir) // 2**20} MiB",
             file=sys.stderr,
             flush=True,
         )
@@ -415,7 +401,7 @@ def run(
         done = scale.worker_seconds()
         scale.progress("done")
     finally:
-        state_bytes = max(scale.state_peak, _du(scale.state_dir))
+        state_bytes = max(scale.state_peak, disk_bytes(scale.state_dir))
         scale.stop()
         final = scale.so_far()
     counts = _output_counts(settings.kafka_bootstrap)
