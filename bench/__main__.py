@@ -19,14 +19,14 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench import accuracy, batch_sql, pipeline
+from bench import accuracy, batch_sql, pipeline, summary
 from schemas.codec import decode, encode
 from services.cli.output import table
 from services.domain.ledger import Ledger, dump_state, load_state, new_ledger
@@ -61,7 +61,8 @@ def _rate(name: str, messages: list[bytes], step: Callable[[bytes], Any]) -> dic
     }
 
 
-def core(orders: int) -> list[dict[str, Any]]:
+def core(orders: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """In-process rates of parse, decode and ledger; and what a stored ledger weighs."""
     messages = _messages(orders=orders)
     ledgers: dict[str, Ledger] = {}
     policy = Policy()
@@ -85,16 +86,23 @@ def core(orders: int) -> list[dict[str, Any]]:
         _rate("decode + validate (pydantic)", messages, decode),
         _rate("decode + ledger apply + encode outputs", messages, ledger_step),
     ]
-    sizes = [len(dump_state(ledger)) for ledger in ledgers.values()]
-    rows.append(
-        {
-            "name": "stored ledger, bytes per order",
-            "events": len(sizes),
-            "seconds": 0,
-            "events_per_second": round(sum(sizes) / len(sizes)),
-        }
-    )
-    return rows
+    return rows, stored_sizes(ledgers.values())
+
+
+def stored_sizes(ledgers: Iterable[Ledger]) -> dict[str, Any]:
+    """Bytes of the stored (serialized) ledger per order: all, and those still open."""
+    every, still_open = [], []
+    for ledger in ledgers:
+        size = len(dump_state(ledger))
+        every.append(size)
+        if ledger.reported is not None and ledger.reported.open_balance != 0:
+            still_open.append(size)
+    return {
+        "orders": len(every),
+        "bytes_per_order": round(sum(every) / len(every)) if every else None,
+        "open_orders": len(still_open),
+        "bytes_per_open_order": round(sum(still_open) / len(still_open)) if still_open else None,
+    }
 
 
 def accuracy_against_batch_sql(orders: int, days: int, seed: int) -> dict[str, Any]:
@@ -213,7 +221,7 @@ def main() -> None:
 
     results: dict[str, Any] = {}
     print("ledger core, in process …", file=sys.stderr)
-    results["core"] = core(orders=20_000)
+    results["core"], results["stored_ledger"] = core(orders=20_000)
     rows = [(r["name"], r["events"], r["seconds"], r["events_per_second"]) for r in results["core"]]
     print(table(("step", "events", "seconds", "events/s"), rows))
     print("\naccuracy against simulated ground truth …", file=sys.stderr)
@@ -266,7 +274,8 @@ def main() -> None:
         "platform": platform.platform(),
     }
     path.write_text(json.dumps({"at": stamp, "results": results, "machine": machine}, indent=2))
-    print(f"\nwritten {path}")
+    print(f"\nwritten {path}\n")
+    print(summary.goals(results))
 
 
 if __name__ == "__main__":
