@@ -22,7 +22,7 @@ from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from services.domain.findings import Finding, OpenFinding, reconcile
 from services.domain.folding import apply_once
-from services.domain.outputs import output
+from services.domain.outputs import output, trusted
 from services.domain.policy import Policy
 from services.domain.stored import StoredState
 
@@ -203,7 +203,8 @@ def _report(
 def _matched(payout_id: str, report: Report, line: Line, cause: CloudEvent) -> list[CloudEvent]:
     matched = output(
         ev.PayoutMatched,
-        ev.PayoutMatchedData(
+        trusted(
+            ev.PayoutMatchedData,
             payout_id=payout_id,
             line_id=line.line_id,
             net_amount=report.net,
@@ -215,7 +216,8 @@ def _matched(payout_id: str, report: Report, line: Line, cause: CloudEvent) -> l
     settled: list[CloudEvent] = [
         output(
             ev.PaymentSettled,
-            ev.PaymentSettledData(
+            trusted(
+                ev.PaymentSettledData,
                 payment_id=item.payment_id,
                 order_id=item.order_id,
                 payout_id=payout_id,
