@@ -29,48 +29,50 @@ def _met(ok: bool | None) -> str:
     return "-" if ok is None else ("yes" if ok else "**no**")
 
 
-def _worst(scores: list[dict[str, Any]], field: str) -> str | None:
-    """The lowest `field` over reasons with something expected, and which reason it is."""
-    # A reason expected but never reported has no precision: it counts as 0.
-    values = [
+def _graded(scores: list[dict[str, Any]], field: str) -> list[tuple[float, str]]:
+    """(`field`, reason) of every evaluated reason with something expected. A reason
+    expected but never reported has no precision: it counts as 0."""
+    return [
         (float(s[field] or 0), s["reason"])
         for s in scores
         if s.get("evaluated", True) and s["expected"]
     ]
+
+
+def _worst(values: list[tuple[float, str]]) -> str:
+    """The lowest value, and which reason it is."""
     if not values:
-        return None
+        return NOT_RUN
     value, reason = min(values)
     if value == max(v for v, _ in values):
         return f"{value:.4f} for all {len(values)} reasons"
     return f"lowest {value:.4f} ({reason}) of {len(values)} reasons"
 
 
-def _lowest(scores: list[dict[str, Any]], field: str) -> float | None:
-    values = [float(s[field] or 0) for s in scores if s.get("evaluated", True) and s["expected"]]
-    return min(values) if values else None
-
-
 def _accuracy_rows(accuracy: dict[str, Any] | None) -> list[Row]:
+    measures = (
+        ("recall", f"{RECALL_GOAL}", RECALL_GOAL),
+        ("precision", f"≥ {PRECISION_GOAL}", PRECISION_GOAL),
+    )
     if accuracy is None or "batch_sql" not in accuracy:  # not run, or before the SQL baseline
         return [
-            ("recall, every reason code", f"{RECALL_GOAL}", NOT_RUN, "", "-"),
-            ("precision, every reason code", f"≥ {PRECISION_GOAL}", NOT_RUN, "", "-"),
+            *(
+                (f"{field}, every reason code", label, NOT_RUN, "", "-")
+                for field, label, _ in measures
+            ),
             (BANK_LINES, f"≥ {BANK_LINES_GOAL:.0%}", NOT_RUN, "", "-"),
         ]
     cores, sql = accuracy["o2c"], accuracy["batch_sql"]
     rows: list[Row] = []
-    for field, goal, label in (
-        ("recall", RECALL_GOAL, f"{RECALL_GOAL}"),
-        ("precision", PRECISION_GOAL, f"≥ {PRECISION_GOAL}"),
-    ):
-        lowest = _lowest(cores["scores"], field)
+    for field, label, goal in measures:
+        mine = _graded(cores["scores"], field)
         rows.append(
             (
                 f"{field}, every reason code",
                 label,
-                _worst(cores["scores"], field) or NOT_RUN,
-                "batch SQL: " + (_worst(sql["scores"], field) or NOT_RUN),
-                _met(None if lowest is None else lowest >= goal),
+                _worst(mine),
+                "batch SQL: " + _worst(_graded(sql["scores"], field)),
+                _met(min(v for v, _ in mine) >= goal if mine else None),
             )
         )
     lines, theirs = cores["bank_lines"], sql["bank_lines"]
@@ -120,7 +122,7 @@ def _speed_rows(results: dict[str, Any]) -> list[Row]:
         if "p99_ms" not in r:
             rows.append((f"latency at {rate:,} events/s", "-", "too few outputs", "", "-"))
             continue
-        goal = r["offered_rate"] == P99_GOAL_RATE
+        goal = rate == P99_GOAL_RATE
         rows.append(
             (
                 f"latency p50 / p95 / p99 at {rate:,} events/s offered",
