@@ -79,18 +79,21 @@ class Batch:
         self.values: dict[bytes, tuple[bytes, Any]] = {}  # key -> (value, record writing it)
         self.record: Any = None  # the faust event being handled
         self.days: dict[int, date | None] = {}  # business day per partition, once read
+        # faust's RocksDB store keeps a database per partition; another store (the tests'
+        # memory store) is read through faust.
+        data = table.data
+        self.rocksdb: Any = data if hasattr(data, "_db_for_partition") else None
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.values:
             return self.values[key][0]
-        store = self.table.data
-        if hasattr(store, "_db_for_partition"):
-            # RocksDB: one lookup in the database of the message's partition, which holds the
+        if self.rocksdb is not None:
+            # One lookup in the database of the message's partition, which holds the
             # key (every input is keyed, and co-partitioned, by what its processor's table is
             # keyed by). faust's own read makes two (__contains__, then __getitem__); for a
             # table that uses the partitioner (credit) it probes every partition's database
             # for a key outside its 1,000-key index, which grew slower as state grew.
-            db = store._db_for_partition(self.record.message.partition)
+            db = self.rocksdb._db_for_partition(self.record.message.partition)
             return cast(bytes | None, db.get(key))
         # A read, like a write, looks only in the store of the current event's partition.
         with _as_current(self.record):
@@ -118,10 +121,9 @@ class Batch:
             if partition_of(key, partitions) == partition
         }
         yield from pending.items()
-        store = self.table.data
-        if hasattr(store, "_db_for_partition") and hasattr(store, "_visible_items"):
-            # RocksDB keeps a database per partition: read just that one, not the table.
-            stored = store._visible_items(store._db_for_partition(partition))
+        if self.rocksdb is not None:
+            # Read just the partition's database, not the table.
+            stored = self.rocksdb._visible_items(self.rocksdb._db_for_partition(partition))
         else:
             stored = (
                 (k, v) for k, v in self.table.items() if partition_of(k, partitions) == partition
