@@ -15,9 +15,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +28,8 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.procfs import disk_bytes, kib
+from bench.processes import WORKER_RETRIES, Process
+from bench.procfs import disk_bytes
 from schemas.topics import ALL_TOPICS, MATCHES, MISMATCHES, ORDERS, PAYMENTS
 from services.kafka_io import commit_offsets, end_offsets, ensure_topics, lag, producer
 from services.worker.processors import WORKER_INPUTS
@@ -138,6 +137,8 @@ def baseline_consumer(bootstrap: str, start: list[TopicPartition], expected: int
 
 
 class Worker:
+    """One `o2c worker` on its own application id and state, until the bench stops it."""
+
     def __init__(self, bootstrap: str, app_id: str, workdir: Path) -> None:
         env = dict(
             os.environ,
@@ -148,17 +149,16 @@ class Worker:
             O2C_LOG_LEVEL="warning",
             O2C_SOURCE=app_id,
         )
-        self.log = workdir / "worker.log"
         self.state_dir = workdir / "state"
         self.app_id = app_id
         self.bootstrap = bootstrap
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli.main", "worker"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+        self.process = Process(
+            "worker",
+            [sys.executable, "-m", "services.cli.main", "worker"],
+            env,
+            workdir / "worker.log",
+            retries=WORKER_RETRIES,
+        )
 
     def wait_caught_up(self, timeout: float = 600) -> None:
         self.wait_lag_at_most(0, timeout)
@@ -166,21 +166,16 @@ class Worker:
     def wait_lag_at_most(self, left: int, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
         while lag(self.bootstrap, self.app_id, INPUTS) > left:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker stopped; see {self.log}")
+            self.process.check()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"worker not down to {left} behind after {timeout}s")
             time.sleep(0.5)
 
     def resident_kib(self) -> int:
-        return kib(self.process.pid)
+        return self.process.sample()
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        self.process.stop()
 
 
 def _outputs(
@@ -240,6 +235,8 @@ def ledger_throughput(bootstrap: str, orders: int) -> dict[str, Any]:
         "processing_seconds": round(busy, 3),
         "events_per_second": round(published / busy) if busy else None,
         "wall_seconds_including_startup": round(wall, 1),
+        # a restart re-reads a batch: its time is in the figures, and it should be rare
+        "worker_restarts": worker.process.restarts,
         "baseline": baseline,
         "memory": {
             "orders": orders,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.scale import Process, Progress, _start, days
+from bench.processes import Process
+from bench.scale import Progress, _start, days
 from services.worker.batches import STOPPED_TO_RETRY
 
 
