@@ -3,8 +3,11 @@ from __future__ import annotations
 import time
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import combinations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.domain.candidates import OpenItem, SearchBounds, many_to_one, propose
 
@@ -84,6 +87,79 @@ def test_exact_amounts_win_over_combinations() -> None:
                         Decimal(0), BOUNDS)  # fmt: skip
     assert proposals.unique is not None
     assert proposals.unique.order_ids == ("ORD-02",)
+
+
+def test_the_one_item_of_the_exact_amount_wins_over_one_within_tolerance() -> None:
+    # Seen in the 1M-order run: a line of 100078.20, open items of 100078.20 and 100078.40.
+    proposals = propose(items("100078.40", "100078.20"), Decimal("100078.20"), "CNY", BOOKED,
+                        TOLERANCE, BOUNDS)  # fmt: skip
+    assert proposals.unique is not None
+    assert proposals.unique.order_ids == ("ORD-01",)
+    assert len(proposals.candidates) == 2  # the other stays a suggestion
+
+
+def test_the_one_combination_adding_up_to_the_cent_wins_over_ones_within_tolerance() -> None:
+    proposals = propose(items("60.00", "40.00", "39.80", "20.00", "80.10"), Decimal("100.00"),
+                        "CNY", BOOKED, TOLERANCE, BOUNDS)  # fmt: skip
+    assert proposals.unique is not None
+    assert proposals.unique.order_ids == ("ORD-00", "ORD-01")
+    assert len(proposals.candidates) == 4  # 60 + 39.80, 20 + 80.10, 60 + 20 + ... stay
+
+
+def test_two_combinations_adding_up_to_the_cent_stay_ambiguous() -> None:
+    proposals = propose(items("60.00", "40.00", "70.00", "30.00"), Decimal("100.00"), "CNY",
+                        BOOKED, TOLERANCE, BOUNDS)  # fmt: skip
+    assert proposals.complete
+    assert proposals.unique is None
+    assert {c.order_ids for c in proposals.candidates} == {
+        ("ORD-00", "ORD-01"),
+        ("ORD-02", "ORD-03"),
+    }
+
+
+def test_a_combination_among_20_b2b_sized_items_is_found_complete_and_unique() -> None:
+    # Seen in the 1M-order run: a B2B customer with 20 open invoices of 1,000-110,000 paid
+    # 3 of them in one line; a search that tried sets one by one ran out of steps, so the
+    # line was AMBIGUOUS with the right answer as its only suggestion.
+    twenty = items("37148.70", "17400.00", "85781.00", "5284.30", "24136.30", "3622.00",
+                   "107301.20", "26478.00", "41111.20", "28518.70", "6145.00", "62203.10",
+                   "12811.50", "1941.00", "54333.84", "23727.60", "8011.00", "13987.00",
+                   "56136.10", "65345.90")  # fmt: skip
+    line = Decimal("37148.70") + Decimal("17400.00") + Decimal("85781.00")
+    proposals = propose(twenty, line, "CNY", BOOKED, TOLERANCE, BOUNDS)
+    assert proposals.complete
+    assert proposals.unique is not None
+    assert proposals.unique.order_ids == ("ORD-00", "ORD-01", "ORD-02")
+
+
+cents = st.integers(min_value=1, max_value=50_000).map(lambda n: Decimal(n).scaleb(-2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    amounts=st.lists(cents, min_size=2, max_size=12),
+    picked=st.lists(st.integers(min_value=0, max_value=11), min_size=2, max_size=4),
+    shift=st.sampled_from(["0", "0.01", "-0.50", "0.49", "3.00"]),
+    tolerance=st.sampled_from(["0", "0.50"]),
+)
+def test_the_combination_search_finds_exactly_the_sets_a_full_enumeration_finds(
+    amounts: list[Decimal], picked: list[int], shift: str, tolerance: str
+) -> None:
+    pool = items(*(str(a) for a in amounts))
+    line = sum((amounts[k % len(amounts)] for k in set(picked)), Decimal(0)) + Decimal(shift)
+    slack = Decimal(tolerance)
+    bounds = SearchBounds(max_solutions=10_000, max_steps=10**6)
+
+    found, complete = many_to_one(pool, line, slack, bounds)
+
+    everything = {
+        tuple(i.order_id for i in chosen)
+        for size in range(2, len(pool) + 1)
+        for chosen in combinations(pool, size)
+        if abs(sum((i.open_amount for i in chosen), Decimal(0)) - line) <= slack
+    }
+    assert complete
+    assert {c.order_ids for c in found} == everything
 
 
 def test_items_in_another_currency_or_outside_the_window_are_not_candidates() -> None:
