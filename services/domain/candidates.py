@@ -155,14 +155,11 @@ def many_to_one(
     to_units = _units(amount, tolerance, *(i.open_amount for i in pool))
     low = to_units(amount - tolerance)
     high = to_units(amount + tolerance)
+    units = [to_units(i.open_amount) for i in pool]
     half = len(pool) // 2
     budget = _Budget(bounds.max_steps)
-    left_totals, left_sets = _subset_sums(
-        [to_units(i.open_amount) for i in pool[:half]], high, budget
-    )
-    right_totals, right_sets = _subset_sums(
-        [to_units(i.open_amount) for i in pool[half:]], high, budget
-    )
+    left_totals, left_sets = _subset_sums(units[:half], high, budget)
+    right_totals, right_sets = _subset_sums(units[half:], high, budget)
     order = sorted(range(len(left_totals)), key=left_totals.__getitem__)
     left_totals = [left_totals[k] for k in order]
     left_sets = [left_sets[k] for k in order]
