@@ -50,7 +50,7 @@ class Process:
         if code == STOPPED_TO_RETRY and self.restarts < self.retries:
             self.restarts += 1
             print(
-                f"[scale] {self.name} stopped to read a batch again (exit {code}); "
+                f"[bench] {self.name} stopped to read a batch again (exit {code}); "
                 f"restart {self.restarts} of at most {self.retries}, see {self.log}",
                 file=sys.stderr,
                 flush=True,
