@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.processes import WORKER_RETRIES, Process
+from bench.processes import Process
 from bench.procfs import disk_bytes
 from schemas.topics import ALL_TOPICS, MATCHES, MISMATCHES, ORDERS, PAYMENTS
 from services.kafka_io import commit_offsets, end_offsets, ensure_topics, lag, producer
@@ -157,7 +157,6 @@ class Worker:
             [sys.executable, "-m", "services.cli.main", "worker"],
             env,
             workdir / "worker.log",
-            retries=WORKER_RETRIES,
         )
 
     def wait_caught_up(self, timeout: float = 600) -> None:

@@ -1,36 +1,27 @@
-"""A long-running o2c command started by a benchmark: sampled, restarted as deployments do."""
+"""A long-running o2c command started by a benchmark, its memory sampled until it stops."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from bench.procfs import kib
-from services.worker.batches import STOPPED_TO_RETRY
-
-# More than a few restarts in one run means a failure that repeats, not a lost message.
-WORKER_RETRIES = 5
 
 
 class Process:
     """A long-running o2c command whose resident memory is sampled until it stops.
 
-    A worker that exits with STOPPED_TO_RETRY stopped so that its successor reads a batch
-    again (a failure, or a message faust lost); it is started again, as compose and k8s
-    restart it, up to `retries` times.
+    A worker that stops on its own during a benchmark fails the benchmark: with the runtime
+    of services/runtime nothing but a defect stops one, and a restart would hide it.
     """
 
-    def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], log: Path, retries: int = 0
-    ) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
         self.name = name
         self.log = log
         self.argv = argv
         self.env = env
-        self.retries = retries
-        self.restarts = 0
+        self.restarts = 0  # reported by the scale run; no process is restarted any more
         self.peak_kib = 0
         self.popen = self._spawn()
 
@@ -46,16 +37,6 @@ class Process:
     def check(self) -> None:
         code = self.popen.poll()
         if code is None:
-            return
-        if code == STOPPED_TO_RETRY and self.restarts < self.retries:
-            self.restarts += 1
-            print(
-                f"[bench] {self.name} stopped to read a batch again (exit {code}); "
-                f"restart {self.restarts} of at most {self.retries}, see {self.log}",
-                file=sys.stderr,
-                flush=True,
-            )
-            self.popen = self._spawn()
             return
         raise RuntimeError(f"{self.name} stopped (exit {code}); see {self.log}")
 

@@ -46,7 +46,7 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.pipeline import INPUTS
-from bench.processes import WORKER_RETRIES, Process
+from bench.processes import Process
 from bench.procfs import disk_bytes
 from projections.runner import end_positions
 from schemas.codec import decode
@@ -135,7 +135,6 @@ class ScaleRun:
             [*o2c, "worker"],
             env,
             workdir / f"worker.{self.segment}.log",
-            retries=WORKER_RETRIES,
         )
         self.projections = Process(
             "projections",

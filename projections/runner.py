@@ -27,7 +27,7 @@ from projections.store import Position, Store
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent
 from services.kafka_io import EventProducer
-from services.worker.edge import RawMessage, accept, rejection
+from services.runtime.edge import RawMessage, accept, rejection
 
 log = logging.getLogger(__name__)
 

@@ -302,3 +302,33 @@ def by_name(name: str) -> Topic:
 
 # Everything o2c-matcher writes: outputs and the internal copies between its processors.
 OUTPUT_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t.role is not Role.INPUT)
+
+
+# --- topics of one application id (a deployment of workers), named after it ----------------
+
+
+def rerouted_topic(app_id: str, partitions: int = ORDER_KEYED_PARTITIONS) -> Topic:
+    """Input records a producer put on another partition than murmur2(key)'s (librdkafka's
+    default partitioner, an explicit partition), moved to their task's partition with their
+    original topic in a header: a wrong partitioner costs a hop, never a wrong answer.
+    Copies only until handled (the input topic stays the truth), so kept a week."""
+    return Topic(
+        f"{app_id}-rerouted",
+        "the original key",
+        (),
+        Role.INTERNAL,
+        partitions=partitions,
+        retention_ms=7 * 24 * 3600 * 1000,
+    )
+
+
+def changelog_topic(app_id: str, store: str, partitions: int = ORDER_KEYED_PARTITIONS) -> Topic:
+    """The compacted changelog of a state store: partition p holds task p's state."""
+    return Topic(
+        f"{app_id}-{store}-changelog",
+        "the store's key",
+        (),
+        Role.INTERNAL,
+        partitions=partitions,
+        compacted=True,
+    )

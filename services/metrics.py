@@ -13,9 +13,24 @@ MISMATCHES = Counter("o2c_mismatches_detected_total", "Mismatches detected", ["r
 OPEN_BALANCE = Gauge("o2c_open_balance", "Open balance of orders this worker holds", ["currency"])
 LATENCY = Histogram(
     "o2c_event_to_output_seconds",
-    "Event time of the input to the moment its outputs were produced",
+    "Event time of the input to the broker's acknowledgement of its outputs",
     ["processor"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600),
+)
+
+REROUTED = Counter(
+    "o2c_rerouted_records_total",
+    "Input records on another partition than murmur2(key)'s, re-routed to their task",
+    ["topic"],
+)
+RESTORED = Counter("o2c_restored_records_total", "Changelog records restored into stores")
+COMMIT_SECONDS = Histogram(
+    "o2c_commit_seconds",
+    "A batch's flush, changelog, offset commit and checkpoint",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10),
+)
+LAG = Gauge(
+    "o2c_consumer_lag", "Records on the broker not yet read, per task input", ["topic", "partition"]
 )
 
 

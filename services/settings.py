@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -31,17 +32,30 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     database_url: str = "postgresql://o2c:o2c@127.0.0.1:5432/o2c"
-    # Faust application id: consumer group and prefix of its internal topics.
+    # Application id: the workers' consumer group, and the prefix of their changelog topics
+    # and state directory. Workers with the same id share the work.
     app_id: str = "o2c-matcher"
     metrics_port: int = 9108
-    # Faust's own web server (health, table views); 0 turns it off.
-    web_port: int = 0
     state_dir: Path = Path(".o2c-state")
-    table_store: str = "rocksdb://"
-    # Memory of each RocksDB database (one per table and partition: 5 tables x 12 here).
-    # faust's defaults (3 x 64 MiB write buffers and a 2 GiB block cache, each) let a
-    # worker's resident memory grow with its state; these bound it to about
-    # (write buffers x 2 + block cache) per database.
+    # at_least_once: outputs acknowledged before offsets are committed, deduplicated by id
+    # downstream (the default, and the faster). exactly_once: outputs, state and offsets in
+    # one Kafka transaction; readers must use isolation.level=read_committed.
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # How long a task waits for an input partition that has nothing buffered but more on
+    # the broker, before it goes on in event-time order without it (docs/architecture.md).
+    max_task_idle_ms: float = Field(default=20.0, ge=0)
+    # What a failure inside a core does: stop the worker without committing, so that the
+    # batch is handled again after a restart (a bug is not bad input), or dead-letter the
+    # event and carry on.
+    on_core_error: Literal["stop", "dead-letter"] = "stop"
+    # Processes `o2c worker` starts, each one consumer in the group (0: one per core).
+    worker_processes: int = Field(default=1, ge=0)
+    # This worker process's name in the group, unique per process: with exactly_once, the
+    # transactional id is "{app_id}-{instance_id}", so a restarted process fences its
+    # predecessor. `o2c worker --processes N` appends the process number.
+    instance_id: str = Field(default_factory=lambda: socket.gethostname())
+    # Memory of each RocksDB database (one per store and partition: 4 stores x 12 here),
+    # about (write buffer x 2 + block cache) each, so that memory does not grow with state.
     rocksdb_write_buffer_mb: int = Field(default=8, ge=1)
     rocksdb_block_cache_mb: int = Field(default=16, ge=1)
     # Where a new application id starts reading its inputs. The log is the truth, so a new
@@ -49,10 +63,9 @@ class Settings(BaseSettings):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     topic_partitions: int = 12
     log_level: str = "info"
-    # The ledger handles messages in batches of at most this many, or what arrived within
-    # this many seconds; a batch's state is recorded once its outputs are acknowledged.
+    # The most records a worker takes from the consumer, and a task handles, per batch; a
+    # batch's state is recorded once its outputs are acknowledged.
     batch_max_events: int = 1000
-    batch_within_seconds: float = 0.01
     # How long the broker waits for a silent worker before giving its partitions to others.
     session_timeout_seconds: float = 30.0
     # CloudEvents `source` of everything o2c-matcher writes.

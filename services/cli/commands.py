@@ -62,9 +62,11 @@ def topics_list(_args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    from services.worker.runner import run_worker  # faust is heavy; load it only here
+    from services.worker.runner import run_worker
 
-    return run_worker(get_settings(), metrics_port=args.metrics_port)
+    settings = get_settings()
+    processes = settings.worker_processes if args.processes is None else args.processes
+    return run_worker(settings, metrics_port=args.metrics_port, processes=processes)
 
 
 def _read_valid(path: str) -> list[CloudEvent]:

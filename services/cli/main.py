@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         "worker", help="run the stream processors in the foreground (Ctrl-C stops)"
     )
     worker.add_argument("--metrics-port", type=int, help="Prometheus port (O2C_METRICS_PORT)")
+    worker.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="worker processes in one group; 0: one per core (O2C_WORKER_PROCESSES)",
+    )
     worker.set_defaults(handler=commands.worker)
 
     publish = sub.add_parser(

@@ -1,22 +1,22 @@
 """The whole `o2c.customers` topic in every worker: the payer directory of the bank-line router.
 
 Customers are few and change rarely, so each worker reads every partition of the compacted
-topic itself, from the beginning, without a consumer group (faust's GlobalTable loses
-updates that arrive after recovery: faust-streaming issue #212). Before the router decides
+topic itself, from the beginning, without a consumer group: the bank-line router that
+asks it is keyed by account, not by customer, so a per-task store would not do. Before the
+router decides
 a batch of lines it calls `catch_up`, which waits until the directory has read everything
 the topic held at that moment: a customer published before a bank line is known when the
 line is routed.
 
-The reading thread only queues what it read; the directory itself changes on the event
-loop, one customer at a time, when the router asks for it, so routing never sees it
+The reading thread only queues what it read; the directory itself changes on the worker's
+thread, one customer at a time, when the router asks for it, so routing never sees it
 half-updated and never waits for a rebuild from every customer.
 
-Invalid customer events are skipped here; the `customers` agent dead-letters them once.
+Invalid customer events are skipped here; the runtime dead-letters them once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -66,17 +66,16 @@ class CustomerDirectory:
                 self._directory.upsert(customer)
         return self._directory
 
-    async def catch_up(self, patience: float = 30.0) -> None:
+    def catch_up(self, patience: float = 30.0) -> None:
         """Return once everything `o2c.customers` holds now has been read (or, should the
         directory be stuck, after `patience` seconds, with a warning)."""
-        loop = asyncio.get_running_loop()
-        ends = await loop.run_in_executor(None, self._ends)
+        ends = self._ends()
         deadline = time.monotonic() + patience
         while not self._reached(ends):
             if time.monotonic() > deadline:
                 log.warning("customer directory is behind %s; routing with what it has", ends)
                 return
-            await asyncio.sleep(0.01)
+            time.sleep(0.005)
 
     def _reached(self, ends: dict[int, int]) -> bool:
         with self._lock:

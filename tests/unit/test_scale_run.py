@@ -1,5 +1,5 @@
 """The scale run publishes each day's facts before that day's close, resumes where it
-stopped, and restarts a worker that stopped to read a batch again (bench/scale.py)."""
+stopped, and fails when a worker stops on its own (bench/scale.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from bench.processes import Process
 from bench.scale import Progress, _start, days
-from services.worker.batches import STOPPED_TO_RETRY
 
 
 def test_stream_is_cut_at_each_day_closed_with_the_facts_before_it(tmp_path: Path) -> None:
@@ -40,57 +39,20 @@ def test_resuming_a_work_directory_with_another_stream_is_refused(tmp_path: Path
         _start(tmp_path / "b.jsonl", tmp_path, "127.0.0.1:1")
 
 
-def _exits(tmp_path: Path, codes: list[int]) -> list[str]:
-    """argv of a process that exits with codes[n] on its n-th start (then with 0)."""
-    script = (
-        "import pathlib, sys\n"
-        f"runs = pathlib.Path({str(tmp_path / 'runs')!r})\n"
-        "n = len(runs.read_text()) if runs.exists() else 0\n"
-        "runs.write_text('x' * (n + 1))\n"
-        "print('start', n + 1)\n"
-        f"codes = {codes!r}\n"
-        "sys.exit(codes[n] if n < len(codes) else 0)\n"
-    )
-    return [sys.executable, "-c", script]
+def _exits(tmp_path: Path, code: int) -> list[str]:
+    """argv of a process that prints a line and exits with `code`."""
+    return [sys.executable, "-c", f"import sys; print('start'); sys.exit({code})"]
 
 
-def _stopped(process: Process) -> None:
-    process.popen.wait(30)
-
-
-def test_worker_that_stopped_to_read_a_batch_again_is_started_again(tmp_path: Path) -> None:
+def test_worker_that_stops_on_its_own_fails_the_run_at_once(tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
-    worker = Process("worker", _exits(tmp_path, [STOPPED_TO_RETRY]), dict(os.environ), log, 2)
-    _stopped(worker)
+    worker = Process("worker", _exits(tmp_path, 70), dict(os.environ), log)
+    worker.popen.wait(30)
 
-    worker.check()  # restarted, not raised
-    _stopped(worker)
-
-    assert worker.restarts == 1
-    assert log.read_text().split() == ["start", "1", "start", "2"]  # both runs' output kept
-
-
-def test_worker_that_keeps_stopping_to_retry_fails_the_run_after_its_retries(
-    tmp_path: Path,
-) -> None:
-    argv = _exits(tmp_path, [STOPPED_TO_RETRY] * 3)
-    worker = Process("worker", argv, dict(os.environ), tmp_path / "w.log", retries=1)
-    _stopped(worker)
-    worker.check()
-    _stopped(worker)
-
-    with pytest.raises(RuntimeError, match="exit 70"):
-        worker.check()
-    assert worker.restarts == 1
-
-
-def test_process_that_fails_otherwise_fails_the_run_at_once(tmp_path: Path) -> None:
-    worker = Process("worker", _exits(tmp_path, [1]), dict(os.environ), tmp_path / "w.log", 5)
-    _stopped(worker)
-
-    with pytest.raises(RuntimeError, match="worker stopped \\(exit 1\\)"):
+    with pytest.raises(RuntimeError, match="worker stopped \\(exit 70\\)"):
         worker.check()
     assert worker.restarts == 0
+    assert log.read_text().split() == ["start"]
 
 
 def test_progress_of_a_run_from_before_restarts_were_counted_loads_with_none(
