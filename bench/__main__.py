@@ -185,6 +185,109 @@ def _projections(orders: int) -> dict[str, Any]:
     return r
 
 
+def _through_the_broker(args: argparse.Namespace, exactly_once_too: bool) -> dict[str, Any]:
+    from bench import runtime_cost
+
+    results: dict[str, Any] = {}
+    bootstrap = get_settings().kafka_bootstrap
+    print(f"\nthe runtime around a no-op core: {args.orders} orders …", file=sys.stderr)
+    r = results["runtime_cost"] = runtime_cost.measure(bootstrap, args.orders)
+    print(
+        table(
+            ("run", "events", "seconds", "events/s", "µs/event"),
+            [
+                (
+                    "baseline: confluent-kafka + orjson",
+                    r["baseline"]["events"],
+                    r["baseline"]["seconds"],
+                    r["baseline"]["events_per_second"],
+                    round(1e6 / r["baseline"]["events_per_second"], 2),
+                ),
+                (
+                    "runtime, no-op core",
+                    r["handled"],
+                    r["seconds"],
+                    r["events_per_second"],
+                    r["runtime_us_per_event"],
+                ),
+                (
+                    "of which edge validation (pydantic)",
+                    "",
+                    "",
+                    "",
+                    r["edge_validation_us_per_event"],
+                ),
+            ],
+        )
+    )
+    print(f"\nthroughput through {bootstrap}: {args.orders} orders …", file=sys.stderr)
+    t = pipeline.ledger_throughput(bootstrap, args.orders)
+    results["throughput"] = t
+    b = t["baseline"]
+    print()
+    print(
+        table(
+            ("consumer", "events", "seconds", "events/s"),
+            [
+                (
+                    "baseline: confluent-kafka + orjson",
+                    b["events"],
+                    b["seconds"],
+                    b["events_per_second"],
+                ),
+                (
+                    "o2c worker (ledger)",
+                    t["input_events"],
+                    t["processing_seconds"],
+                    t["events_per_second"],
+                ),
+            ],
+        )
+    )
+    rates = [int(r) for r in args.rates.split(",")]
+    guarantees = ["at_least_once", "exactly_once"] if exactly_once_too else ["at_least_once"]
+    columns = ("offered_rate", "events", "outputs", "p50_ms", "p95_ms", "p99_ms", "max_ms")
+    for guarantee in guarantees:
+        print(
+            f"\nlatency ({guarantee}) at {rates} events/s, {args.seconds:.0f} s each …",
+            file=sys.stderr,
+        )
+        key = "latency" if guarantee == "at_least_once" else "latency_exactly_once"
+        results[key] = pipeline.ledger_latency(
+            bootstrap, rates, args.seconds, O2C_PROCESSING_GUARANTEE=guarantee
+        )
+        print()
+        print(
+            table(
+                (
+                    "guarantee",
+                    "offered/s",
+                    "events",
+                    "outputs",
+                    "p50 ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "max ms",
+                ),
+                [(guarantee, *(r.get(c, "-") for c in columns)) for r in results[key]],
+            )
+        )
+    return results
+
+
+def _save(name: str, results: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"{name}-{stamp}.json"
+    machine = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+    path.write_text(json.dumps({"at": stamp, "results": results, "machine": machine}, indent=2))
+    print(f"\nwritten {path}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--orders", type=int, default=50_000, help="orders for throughput")
@@ -201,6 +304,12 @@ def main() -> None:
         "--accuracy", action="store_true", help="only accuracy against simulated ground truth"
     )
     parser.add_argument(
+        "--throughput",
+        action="store_true",
+        help="only the runtime through the broker: its own cost, throughput, and latency "
+        "at least once and exactly once (a few minutes)",
+    )
+    parser.add_argument(
         "--projections",
         type=int,
         metavar="ORDERS",
@@ -209,6 +318,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.accuracy:
         accuracy.main([f"--stage={stage}" for stage in REAL_SETTLEMENT_STAGES])
+        return
+    if args.throughput:
+        _save("throughput", _through_the_broker(args, exactly_once_too=True))
         return
     if args.projections:
         r = _projections(args.projections)
@@ -227,42 +339,7 @@ def main() -> None:
     print("\naccuracy against simulated ground truth …", file=sys.stderr)
     results["accuracy"] = accuracy_against_batch_sql(orders=args.accuracy_orders, days=20, seed=7)
     if not args.core_only:
-        bootstrap = get_settings().kafka_bootstrap
-        print(f"\nthroughput through {bootstrap}: {args.orders} orders …", file=sys.stderr)
-        t = pipeline.ledger_throughput(bootstrap, args.orders)
-        results["throughput"] = t
-        b = t["baseline"]
-        print()
-        print(
-            table(
-                ("consumer", "events", "seconds", "events/s"),
-                [
-                    (
-                        "baseline: confluent-kafka + orjson",
-                        b["events"],
-                        b["seconds"],
-                        b["events_per_second"],
-                    ),
-                    (
-                        "o2c worker (ledger)",
-                        t["input_events"],
-                        t["processing_seconds"],
-                        t["events_per_second"],
-                    ),
-                ],
-            )
-        )
-        rates = [int(r) for r in args.rates.split(",")]
-        print(f"\nlatency at {rates} events/s, {args.seconds:.0f} s each …", file=sys.stderr)
-        results["latency"] = pipeline.ledger_latency(bootstrap, rates, args.seconds)
-        columns = ("offered_rate", "events", "outputs", "p50_ms", "p95_ms", "p99_ms", "max_ms")
-        print()
-        print(
-            table(
-                ("offered/s", "events", "outputs", "p50 ms", "p95 ms", "p99 ms", "max ms"),
-                [tuple(r.get(c, "-") for c in columns) for r in results["latency"]],
-            )
-        )
+        results.update(_through_the_broker(args, exactly_once_too=False))
         print()
         results["projections"] = _projections(args.read_side_orders)
     RESULTS.mkdir(exist_ok=True)

@@ -18,6 +18,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -139,16 +140,18 @@ def baseline_consumer(bootstrap: str, start: list[TopicPartition], expected: int
 class Worker:
     """One `o2c worker` on its own application id and state, until the bench stops it."""
 
-    def __init__(self, bootstrap: str, app_id: str, workdir: Path) -> None:
+    def __init__(self, bootstrap: str, app_id: str, workdir: Path, **settings: str) -> None:
         env = dict(
             os.environ,
             O2C_KAFKA_BOOTSTRAP=bootstrap,
             O2C_APP_ID=app_id,
             O2C_STATE_DIR=str(workdir / "state"),
             O2C_METRICS_PORT="0",
-            O2C_LOG_LEVEL="warning",
+            O2C_LOG_LEVEL="info",
             O2C_SOURCE=app_id,
+            **settings,
         )
+        self.log = workdir / "worker.log"
         self.state_dir = workdir / "state"
         self.app_id = app_id
         self.bootstrap = bootstrap
@@ -161,6 +164,15 @@ class Worker:
 
     def wait_caught_up(self, timeout: float = 600) -> None:
         self.wait_lag_at_most(0, timeout)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the worker holds its partitions (it says "Worker ready")."""
+        deadline = time.monotonic() + timeout
+        while b"Worker ready" not in (self.log.read_bytes() if self.log.exists() else b""):
+            self.process.check()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker not ready after {timeout}s; see {self.log}")
+            time.sleep(0.2)
 
     def wait_lag_at_most(self, left: int, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -248,34 +260,87 @@ def ledger_throughput(bootstrap: str, orders: int) -> dict[str, Any]:
     }
 
 
-def ledger_latency(bootstrap: str, rates: list[int], seconds: float) -> list[dict[str, Any]]:
-    """Latency of outputs at fixed offered rates, one worker already caught up."""
+def ledger_latency(
+    bootstrap: str, rates: list[int], seconds: float, **worker_settings: str
+) -> list[dict[str, Any]]:
+    """Latency of outputs at fixed offered rates, one worker already caught up: the moment
+    a separate consumer (read_committed) receives an output, minus the moment its input
+    was handed to the producer."""
     run = uuid.uuid4().hex[:6]
     app_id = f"bench-lat-{run}"
     commit_offsets(bootstrap, app_id, end_offsets(bootstrap, INPUTS))
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        worker = Worker(bootstrap, app_id, Path(tmp))
+        worker = Worker(bootstrap, app_id, Path(tmp), **worker_settings)
         try:
-            time.sleep(8)  # joined and assigned
+            worker.wait_ready()
             for rate in rates:
                 since = end_offsets(bootstrap, [MATCHES.name, MISMATCHES.name])
-                sent = _offer(bootstrap, rate, seconds, f"{run}-{rate}")
-                worker.wait_caught_up()
-                outputs = _outputs(bootstrap, since, app_id)
-                latencies = [
-                    ts / 1000 - sent[doc["causationid"]]
-                    for ts, doc in outputs
-                    if doc.get("causationid") in sent
-                ]
+                with Receiver(bootstrap, since, app_id) as receiver:
+                    sent = _offer(bootstrap, rate, seconds, f"{run}-{rate}")
+                    worker.wait_caught_up()
+                    received = receiver.settle()
+                latencies = [at - sent[cause] for cause, at in received if cause in sent]
                 results.append(_percentiles(rate, len(sent), latencies))
         finally:
             worker.stop()
     return results
 
 
+class Receiver:
+    """A consumer on its own thread noting when each output of `source` arrives:
+    (causationid, epoch seconds of receipt)."""
+
+    def __init__(self, bootstrap: str, since: list[TopicPartition], source: str) -> None:
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "o2c-bench-receiver",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": 5,
+            }
+        )
+        self._consumer.assign(since)
+        self._marker = f'"source":"{source}"'.encode()
+        self._received: list[tuple[str, float]] = []
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        time.sleep(0.5)  # assigned and fetching before the first input is sent
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._consumer.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(1000, timeout=0.05):
+                at = time.time()
+                if msg.error():
+                    continue
+                self._last = time.monotonic()
+                value = msg.value() or b""
+                if self._marker in value:
+                    cause = orjson.loads(value).get("causationid")
+                    if cause:
+                        self._received.append((cause, at))
+
+    def settle(self, idle: float = 2.0) -> list[tuple[str, float]]:
+        """Everything received, once nothing has arrived for `idle` seconds."""
+        while time.monotonic() - self._last < idle:
+            time.sleep(0.1)
+        return list(self._received)
+
+
 def _offer(bootstrap: str, rate: int, seconds: float, run: str) -> dict[str, float]:
-    """Publish `rate` events per second for `seconds`; event id -> its `time` (epoch s)."""
+    """Publish `rate` events per second for `seconds`; event id -> when it was handed to
+    the producer (epoch s)."""
     out: Producer = producer(bootstrap, **{"linger.ms": 0})
     sent: dict[str, float] = {}
     total = int(rate * seconds)
@@ -288,9 +353,9 @@ def _offer(bootstrap: str, rate: int, seconds: float, run: str) -> dict[str, flo
             time.sleep(due - now)
         at = datetime.now(UTC)
         topic, key, value = _one(run, n, at)
+        sent[orjson.loads(value)["id"]] = time.time()
         out.produce(topic, value=value, key=key)
         out.poll(0)
-        sent[orjson.loads(value)["id"]] = at.timestamp()
         n += 1
     out.flush(60)
     return sent

@@ -223,7 +223,7 @@ class ScaleRun:
                 continue
             for raw in lines:
                 event = decode(raw)
-                out.send_raw(topic_for(event).name, event.partition_key(), raw)
+                out.send_raw(topic_for(event).name, event.partition_key(), raw, event.type)
             self.published += len(lines)
             out.flush(600)
             self.wait_worker()

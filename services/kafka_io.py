@@ -157,15 +157,22 @@ class EventProducer:
         """To `topic`, else to the event's home topic and its internal copies."""
         value = encode(event)
         if topic is not None:
-            self.send_raw(topic.name, event.partition_key(), value)
+            self.send_raw(topic.name, event.partition_key(), value, event.type)
             return
         for target, key in destinations(event):
-            self.send_raw(target.name, key, value)
+            self.send_raw(target.name, key, value, event.type)
 
-    def send_raw(self, topic: str, key: str | bytes | None, value: bytes) -> None:
+    def send_raw(
+        self, topic: str, key: str | bytes | None, value: bytes, kind: str | None = None
+    ) -> None:
+        """`kind`, the event's type, goes in the CloudEvents Kafka binding's `ce_type`
+        header, so that a reader can route the record without parsing it."""
+        headers = None if kind is None else [("ce_type", kind.encode())]
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=self._on_delivery)
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery
+                )
                 break
             except BufferError:
                 self._producer.poll(0.5)  # local queue full: let deliveries drain

@@ -94,7 +94,7 @@ def publish_stream(path: str) -> int:
                 continue
             event = decode(raw)
             topic = topic_for(event).name
-            out.send_raw(topic, event.partition_key(), raw)
+            out.send_raw(topic, event.partition_key(), raw, event.type)
             per_topic[topic] += 1
             if number % 100_000 == 0:
                 info(f"published {number} events")

@@ -136,6 +136,7 @@ class Runtime:
         self.last_poll = time.monotonic()
         self._rerouted_since_notice: dict[str, int] = {}
         self._last_notice = 0.0
+        self._lag_reported = 0.0
         self._consumer: Consumer | None = None
         self._restorer: Consumer | None = None
 
@@ -144,7 +145,7 @@ class Runtime:
     def run(self) -> int:
         for name in (signal.SIGTERM, signal.SIGINT):
             signal.signal(name, self._stop)
-        kafka_io.ensure_topics(self.settings.kafka_bootstrap, [self.rerouted, *self._changelogs()])
+        self._ensure_topics()
         consumer = self._consumer = self._new_consumer()
         consumer.subscribe(
             self.topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
@@ -160,6 +161,20 @@ class Runtime:
             return CORE_FAILED
         finally:
             self._close()
+
+    def _ensure_topics(self) -> None:
+        """Create the application's own topics, waiting for a broker that is not up yet."""
+        pause = 1.0
+        while not self.stopping:
+            try:
+                kafka_io.ensure_topics(
+                    self.settings.kafka_bootstrap, [self.rerouted, *self._changelogs()]
+                )
+                return
+            except KafkaException as exc:
+                log.warning("broker not reachable (%s); trying again in %.0fs", exc, pause)
+                time.sleep(pause)
+                pause = min(pause * 2, 30.0)
 
     def _round(self) -> None:
         consumer = self._consumer
@@ -178,6 +193,7 @@ class Runtime:
             self._commit()
         self._apply_backpressure()
         self._notice_rerouted()
+        self._report_lag()
 
     # --- taking records in ---------------------------------------------------------------
 
@@ -448,6 +464,25 @@ class Runtime:
             except KafkaException as exc:
                 log.warning("could not seek %s/%d back: %s", tp.topic, tp.partition, exc)
         self.received = {}
+
+    def _report_lag(self) -> None:
+        """Records on the broker each consumed partition has not given yet, once a second."""
+        now = time.monotonic()
+        if now - self._lag_reported < 1.0:
+            return
+        self._lag_reported = now
+        consumer = self._consumer
+        assert consumer is not None
+        for topic, partition in self.received.keys() | self.committed.keys():
+            try:
+                _low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), cached=True
+                )
+            except KafkaException:
+                continue
+            position = self.received.get((topic, partition), self.committed.get((topic, partition)))
+            if high >= 0 and position is not None:
+                metrics.LAG.labels(topic, str(partition)).set(max(0, high - position))
 
     # --- back-pressure -------------------------------------------------------------------
 
