@@ -167,7 +167,9 @@ class EventProducer:
     ) -> None:
         """`kind`, the event's type, goes in the CloudEvents Kafka binding's `ce_type`
         header, so that a reader can route the record without parsing it."""
-        headers = None if kind is None else [("ce_type", kind.encode())]
+        headers: list[tuple[str, str | bytes | None]] | None = (
+            None if kind is None else [("ce_type", kind.encode())]
+        )
         while True:
             try:
                 self._producer.produce(

@@ -351,17 +351,25 @@ class Runtime:
         def caught_up(where: TopicPartitionKey) -> bool | None:
             if where not in known:
                 try:
-                    _low, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
+                    low, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
                 except KafkaException:
-                    high = -1
-                position = self.received.get(where, self.committed.get(where))
-                if high < 0 or position is None:
+                    low = high = -1
+                if high < 0:
                     known[where] = None
                 else:
-                    known[where] = position >= high
+                    known[where] = self._position(where, low, high) >= high
             return known[where]
 
         return caught_up
+
+    def _position(self, where: TopicPartitionKey, low: int, high: int) -> int:
+        """The next offset the consumer gives from `where`: after the last record received,
+        else where the group committed, else where a new group starts."""
+        if where in self.received:
+            return self.received[where]
+        if where in self.committed:
+            return self.committed[where]
+        return low if self.settings.auto_offset_reset == "earliest" else high
 
     # --- committing ----------------------------------------------------------------------
 
@@ -473,16 +481,15 @@ class Runtime:
         self._lag_reported = now
         consumer = self._consumer
         assert consumer is not None
-        for topic, partition in self.received.keys() | self.committed.keys():
-            try:
-                _low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), cached=True
-                )
-            except KafkaException:
-                continue
-            position = self.received.get((topic, partition), self.committed.get((topic, partition)))
-            if high >= 0 and position is not None:
-                metrics.LAG.labels(topic, str(partition)).set(max(0, high - position))
+        for task in self.tasks.values():
+            for where in task.buffers:
+                try:
+                    low, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
+                except KafkaException:
+                    continue
+                if high >= 0:
+                    behind = max(0, high - self._position(where, low, high))
+                    metrics.LAG.labels(*where[:1], str(where[1])).set(behind)
 
     # --- back-pressure -------------------------------------------------------------------
 
