@@ -137,6 +137,7 @@ class Runtime:
         self._rerouted_since_notice: dict[str, int] = {}
         self._last_notice = 0.0
         self._lag_reported = 0.0
+        self._rounds = 0
         self._consumer: Consumer | None = None
         self._restorer: Consumer | None = None
 
@@ -281,10 +282,14 @@ class Runtime:
     def _run_tasks(self) -> int:
         handled = 0
         caught_up = self._caught_up_cache()
+        self._rounds += 1
         for spec in self.specs:
             tasks = [t for t in self.tasks.values() if t.spec is spec and t.buffered]
             if not tasks:
                 continue
+            # A processor's slice may end before its last task: start elsewhere each round.
+            turn = self._rounds % len(tasks)
+            tasks = tasks[turn:] + tasks[:turn]
             if spec.before_batch is not None:
                 spec.before_batch()
             processor = self.processors[spec.name]

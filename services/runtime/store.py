@@ -27,9 +27,10 @@ S = TypeVar("S")
 # Keys the runtime keeps for itself; a processor's keys never start with two NULs.
 RUNTIME_PREFIX = b"\x00\x00"
 CHECKPOINT_KEY = RUNTIME_PREFIX + b"changelog-offset"
-# Parsed states remembered after a batch, per store: a key written in one batch is often
-# read in the next (an order's payment follows its placement).
-RECENT_STATES = 4_000
+# Parsed states remembered after a batch, per task's store (a ledger is about 4 KB as
+# objects): a key written in one batch is often read in the next (an order's payment
+# follows its placement).
+RECENT_STATES = 2_000
 
 
 @dataclass(frozen=True)
