@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     # downstream (the default, and the faster). exactly_once: outputs, state and offsets in
     # one Kafka transaction; readers must use isolation.level=read_committed.
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # How often handled work is committed: outputs flushed, state changes written to the
+    # changelogs, input offsets committed. Outputs are sent as they are made, so readers
+    # see them at once with at_least_once; with exactly_once they are visible only once
+    # committed, so this is their added latency. A crash repeats at most this much work.
+    commit_interval_ms: float = Field(default=100.0, ge=0)
     # How long a task waits for an input partition that has nothing buffered but more on
     # the broker, before it goes on in event-time order without it (docs/architecture.md).
     max_task_idle_ms: float = Field(default=20.0, ge=0)

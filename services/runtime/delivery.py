@@ -81,12 +81,16 @@ class Delivery:
         if self.transactional and not self._in_transaction:
             self.producer.begin_transaction()
             self._in_transaction = True
-        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         while True:
             try:
-                self.producer.produce(
-                    topic, value, key, headers=headers, on_delivery=self._delivered, **extra
-                )
+                if partition is None:
+                    self.producer.produce(
+                        topic, value, key, headers=headers, on_delivery=self._delivered
+                    )
+                else:
+                    self.producer.produce(
+                        topic, value, key, partition, headers=headers, on_delivery=self._delivered
+                    )
                 return
             except BufferError:
                 self.producer.poll(0.05)  # librdkafka's queue is full: let deliveries drain

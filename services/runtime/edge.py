@@ -29,7 +29,7 @@ class RawMessage:
 def header(message: RawMessage, name: str) -> str | None:
     for key, value in message.headers:
         if key == name:
-            return value.decode("utf-8", "replace")
+            return None if value is None else value.decode("utf-8", "replace")
     return None
 
 

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, cast
+from typing import Any
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -87,6 +87,59 @@ PROCESSOR_SLICE_SECONDS = 0.025
 # assigned): long enough for a first fetch, so that a replay starts in event-time order.
 UNKNOWN_IDLE_SECONDS = 2.0
 REROUTE_NOTICE_SECONDS = 60.0
+STATS_SECONDS = 10.0
+
+
+class LoopStats:
+    """What the loop did, logged every STATS_SECONDS: where a slow worker's time goes."""
+
+    def __init__(self) -> None:
+        self._reset(time.monotonic())
+
+    def _reset(self, now: float) -> None:
+        self.since = now
+        self.records = self.batches = self.handled = self.empty_polls = self.waiting_polls = 0
+        self.poll_seconds = self.commit_seconds = 0.0
+        self.steps: dict[str, float] = {}
+
+    def polled(self, seconds: float, records: int, waiting: bool) -> None:
+        self.poll_seconds += seconds
+        self.records += records
+        self.empty_polls += not records
+        self.waiting_polls += waiting
+
+    def step(self, name: str, since: float) -> float:
+        """Count the time since `since` to a step of the commit; returns now."""
+        now = time.monotonic()
+        self.steps[name] = self.steps.get(name, 0.0) + now - since
+        return now
+
+    def committed(self, seconds: float) -> None:
+        self.batches += 1
+        self.commit_seconds += seconds
+
+    def maybe_log(self) -> None:
+        now = time.monotonic()
+        span = now - self.since
+        if span < STATS_SECONDS:
+            return
+        if self.records or self.handled:
+            log.info(
+                "last %.0fs: %d records in, %d handled, %d commits (%.0f records each); "
+                "%.0f%% of the time polling (%d empty polls, %d while a task waited), "
+                "%.0f%% committing (%s)",
+                span,
+                self.records,
+                self.handled,
+                self.batches,
+                self.handled / max(self.batches, 1),
+                100 * self.poll_seconds / span,
+                self.empty_polls,
+                self.waiting_polls,
+                100 * self.commit_seconds / span,
+                ", ".join(f"{name} {100 * t / span:.0f}%" for name, t in self.steps.items()),
+            )
+        self._reset(now)
 
 
 class CoreFailed(Exception):
@@ -138,6 +191,10 @@ class Runtime:
         self._last_notice = 0.0
         self._lag_reported = 0.0
         self._rounds = 0
+        self.stats = LoopStats()
+        self.commit_interval = settings.commit_interval_ms / 1000
+        self._pending = False  # handled or taken in records since the last commit
+        self._last_commit = 0.0
         self._consumer: Consumer | None = None
         self._restorer: Consumer | None = None
 
@@ -155,7 +212,8 @@ class Runtime:
         try:
             while not self.stopping:
                 self._round()
-            log.info("stopping: the batch in hand is committed")
+            self._commit_pending()
+            log.info("stopping: what was handled is committed")
             return 0
         except CoreFailed:
             log.critical("stopping without committing the batch: a core failed (see above)")
@@ -181,17 +239,31 @@ class Runtime:
         consumer = self._consumer
         assert consumer is not None
         waiting = any(t.waiting_since is not None for t in self.tasks.values())
+        polled = time.monotonic()
         first = consumer.poll(0.001 if waiting else 0.1)
         self.last_poll = time.monotonic()
         messages: list[Message] = []
         if first is not None:
             messages.append(first)
             messages.extend(consumer.consume(self.settings.batch_max_events, 0))
+        self.stats.polled(self.last_poll - polled, len(messages), waiting)
         for message in messages:
             self._take(message)
         handled = self._run_tasks()
-        if messages or handled:
-            self._commit()
+        self.stats.handled += handled
+        self._pending = self._pending or bool(messages or handled)
+        if self._pending and time.monotonic() - self._last_commit >= self.commit_interval:
+            self._commit_pending()
+        self.stats.maybe_log()
+
+    def _commit_pending(self) -> None:
+        if not self._pending:
+            return
+        committing = time.monotonic()
+        self._commit()
+        self._pending = False
+        self._last_commit = time.monotonic()
+        self.stats.committed(self._last_commit - committing)
         self._apply_backpressure()
         self._notice_rerouted()
         self._report_lag()
@@ -381,6 +453,7 @@ class Runtime:
     def _commit(self) -> None:
         started = time.monotonic()
         self.delivery.flush()
+        self.stats.step("outputs acknowledged", started)
         for outputs in self.outputs.values():
             observe_latency(outputs)
         if not self.exactly_once and time.monotonic() - self.last_poll > self._session_timeout():
@@ -390,8 +463,10 @@ class Runtime:
             log.warning("the broker took %.0fs to acknowledge; rejoining", started - self.last_poll)
             self._rewind()
             return
+        step = time.monotonic()
         changed = self._produce_changes()
         offsets = self._offsets_to_commit()
+        step = self.stats.step("changes serialised", step)
         if self.exactly_once:
             consumer = self._consumer
             assert consumer is not None
@@ -410,7 +485,9 @@ class Runtime:
         else:
             if changed:
                 self.delivery.flush()
+            step = self.stats.step("changelog acknowledged", step)
             self._commit_offsets(offsets)
+        step = self.stats.step("offsets committed", step)
         for tp in offsets:
             self.committed[(tp.topic, tp.partition)] = tp.offset
         acknowledged = self.delivery.take_offsets()
@@ -418,6 +495,7 @@ class Runtime:
             if store.dirty:
                 last = acknowledged.get((self._changelog_name(name), partition))
                 store.checkpoint(None if last is None else last + 1)
+        self.stats.step("checkpointed", step)
         metrics.COMMIT_SECONDS.observe(time.monotonic() - started)
 
     def _produce_changes(self) -> bool:
@@ -571,14 +649,20 @@ class Runtime:
         self.tasks[(spec.name, partition)] = task
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Every round ends committed, so there is nothing in hand to finish: records still
-        # buffered were not committed and their partitions' next owner reads them again.
+        # What was handled is committed before the partitions go; records still buffered
+        # were not handled, and their partitions' next owner reads them again.
+        self._commit_pending()
         self._forget(partitions)
         log.info("revoked %d partitions", len(partitions))
 
     def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Another member may own them already: nothing handled since the last commit may be
+        # written now. Its outputs were sent; its successor sends them again, same ids.
+        if self.exactly_once:
+            self.delivery.abort_transaction()
         for store in self.stores.values():
             store.discard()
+        self._pending = False
         self._forget(partitions)
         log.warning("lost %d partitions (session timed out)", len(partitions))
 
@@ -706,10 +790,9 @@ class Runtime:
 
 
 def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
-    return tuple(
-        (str(k), v if isinstance(v, bytes) else str(v or "").encode())
-        for k, v in cast(list[tuple[str, Any]], message.headers() or [])
-    )
+    # confluent-kafka gives (str, bytes) pairs, or None for a header without a value.
+    found = message.headers()
+    return tuple(found) if found else ()  # type: ignore[arg-type]
 
 
 def _timestamp(message: Message) -> datetime:
