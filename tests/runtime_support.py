@@ -666,3 +666,148 @@ def killed_run(
         )
     finally:
         reader.close()
+
+
+# ---------------------------------------------------------------- partitioning
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as a 32-bit value."""
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    whole = length - length % 4
+    for i in range(0, whole, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    rest = length % 4
+    if rest == 3:
+        h ^= data[whole + 2] << 16
+    if rest >= 2:
+        h ^= data[whole + 1] << 8
+    if rest >= 1:
+        h ^= data[whole]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def contract_partition(key: str, partitions: int = 12) -> int:
+    """The contract's partition of `key`: murmur2 as the Java client places it."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+# ---------------------------------------------------------------- live streams
+
+
+def orders_stream(orders: int, days: int, seed: int, start: date) -> list[CloudEvent]:
+    """The order facts (placed, amended, cancelled) of the simulator's stream, tagged. They
+    share one topic and one key per order, so each order's outputs follow from the offset
+    order of its partition alone, however the stream is published: two correct runs fed it
+    while they run give the same outputs, whatever the timing."""
+    events = tag_stream(simulated(orders, days, seed, start), new_tag())
+    return [e for e in events if topic_for(e).name == "o2c.orders"]
+
+
+def publish_live(
+    services: Services,
+    events: Sequence[CloudEvent],
+    chunks: int,
+    pause: float,
+    between: Callable[[int], None] = lambda _k: None,
+) -> None:
+    """Publish `events` in `chunks` parts, `pause` seconds apart; `between(k)` runs after
+    part k is acknowledged."""
+    size = -(-len(events) // chunks)
+    for k in range(chunks):
+        publish(services, events[k * size : (k + 1) * size])
+        between(k)
+        time.sleep(pause)
+
+
+def sequences(records: Iterable[Output]) -> dict[tuple[str, bytes | None], list[str]]:
+    """Output ids per (topic, key), in offset order, each id at its first appearance."""
+    ordered = sorted(records, key=lambda o: (o.topic, o.partition, o.offset))
+    result: dict[tuple[str, bytes | None], list[str]] = {}
+    seen: set[str] = set()
+    for o in ordered:
+        if o.id in seen:
+            continue
+        seen.add(o.id)
+        result.setdefault((o.topic, o.key), []).append(o.id)
+    return result
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children, …), from /proc."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.append(child)
+                    todo.append(child)
+    return found
+
+
+# ---------------------------------------------------------------- the local broker
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def stack_dir() -> Path:
+    """Where deploy/local/stack keeps its services: $O2C_STACK_DIR, else <repo>/.local-stack."""
+    return Path(os.environ.get("O2C_STACK_DIR") or REPO / ".local-stack")
+
+
+def local_kafka_pid() -> int:
+    """The pid of the local stack's Kafka, from the pid file the stack records, checked
+    against the process's command line as the stack itself does."""
+    pidfile = stack_dir() / "kafka" / "kafka.pid"
+    assert pidfile.exists(), f"no {pidfile}: is this broker the local stack's? (O2C_STACK_DIR)"
+    pid = int(pidfile.read_text().split()[0])
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        raise AssertionError(f"{pidfile} names pid {pid}, which is not running") from None
+    ours = b"kafka.Kafka" in command and str(stack_dir()).encode() in command
+    assert ours, (
+        f"pid {pid} from {pidfile} is not this stack's Kafka: {command[-300:]!r}"
+    )
+    return pid
+
+
+def stop_local_kafka(timeout: float = 60) -> None:
+    """Stop the local stack's Kafka alone (SIGTERM, as `stack down` does; SIGKILL after
+    `timeout`). PostgreSQL keeps running."""
+    pid = local_kafka_pid()
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            deadline += 30
+        time.sleep(0.2)
+
+
+def start_local_kafka() -> None:
+    """`deploy/local/stack up`: starts what is stopped (here Kafka) and waits until ready."""
+    env = dict(os.environ, O2C_STACK_DIR=str(stack_dir()))
+    subprocess.run(
+        [str(REPO / "deploy/local/stack"), "up"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        timeout=300,
+    )
