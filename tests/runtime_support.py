@@ -782,9 +782,7 @@ def local_kafka_pid() -> int:
     except OSError:
         raise AssertionError(f"{pidfile} names pid {pid}, which is not running") from None
     ours = b"kafka.Kafka" in command and str(stack_dir()).encode() in command
-    assert ours, (
-        f"pid {pid} from {pidfile} is not this stack's Kafka: {command[-300:]!r}"
-    )
+    assert ours, f"pid {pid} from {pidfile} is not this stack's Kafka: {command[-300:]!r}"
     return pid
 
 
