@@ -644,7 +644,8 @@ def killed_run(
             reader.wait_for(
                 lambda _r, k=k, target=target: written(k) >= target,  # type: ignore[misc]
                 timeout=120,
-                what=f"{target} outputs of segment {k} before kill {kills + 1}",
+                what=f"{target} outputs of segment {k} before kill {kills + 1} (the "
+                f"uninterrupted run wrote {expected_per_segment[k]} for this segment)",
                 running=[worker],
             )
             pool.kill(worker)

@@ -116,7 +116,7 @@ def observed(services: Services, pool: Workers) -> Observed:
     reader = OutputReader(services, since, source, event_ids(e for c in every for e in c.events))
     try:
         worker = pool.start(app_id, name=source, env={"O2C_SOURCE": source})
-        reader.wait_until(lambda r: len(r.unique) >= expected, 120, [worker])
+        reader.wait_until(lambda r: len(r.unique) >= expected, 60, [worker])
         reader.settle(quiet=3, timeout=60, what=source)
         pool.assert_running(worker)
         pool.stop(worker)

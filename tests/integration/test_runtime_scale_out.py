@@ -81,8 +81,8 @@ def _children(worker: Worker, at_least: int, timeout: float = 60) -> list[int]:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(
     ("mode", "processes"),
-    [("commands", 2), ("commands", 3), ("processes", 2), ("processes", 3)],
-    ids=["2-commands", "3-commands", "processes-2", "processes-3"],
+    [("commands", 2), ("commands", 3), ("processes", 3)],
+    ids=["2-commands", "3-commands", "processes-3"],
 )
 def test_a_group_with_a_member_killed_and_one_added_gives_the_outputs_of_one_worker(
     services: Services,
