@@ -744,6 +744,23 @@ def sequences(records: Iterable[Output]) -> dict[tuple[str, bytes | None], list[
     return result
 
 
+_HELPERS = (b"resource_tracker", b"forkserver", b"semaphore_tracker")
+
+
+def worker_processes(pid: int) -> list[int]:
+    """The processes below `pid` that can be workers: its descendants but multiprocessing's
+    helper processes (resource tracker, fork server)."""
+    found = []
+    for child in descendants(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if not any(helper in command for helper in _HELPERS):
+            found.append(child)
+    return found
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below `pid` (children, their children, …), from /proc."""
     found: list[int] = []
