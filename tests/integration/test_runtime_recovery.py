@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -69,7 +68,6 @@ def test_sigkill_at_20_random_points_gives_the_uninterrupted_outputs(
     stream: Stream,
     uninterrupted: dict[str, Document],
     keep_state: bool,
-    tmp_path: Path,
 ) -> None:
     source = f"rt-rec-{'kept' if keep_state else 'empty'}"
     run = killed_run(
