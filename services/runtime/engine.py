@@ -180,9 +180,9 @@ class Runtime:
         self.topics = sorted({*self.readers, self.rerouted.name})
         self.tasks: dict[tuple[str, int], TaskState] = {}
         self.stores: dict[tuple[str, int], Store[Any]] = {}  # open, by (store name, partition)
-        self.received: dict[TopicPartitionKey, int] = {}  # next offset after the last received
         self.committed: dict[TopicPartitionKey, int] = {}
         self.paused: set[TopicPartitionKey] = set()
+        self.assignment: list[TopicPartition] = []
         self.stopping = False
         self.ready = False
         self.max_idle = settings.max_task_idle_ms / 1000
@@ -238,9 +238,17 @@ class Runtime:
     def _round(self) -> None:
         consumer = self._consumer
         assert consumer is not None
-        waiting = any(t.waiting_since is not None for t in self.tasks.values())
+        # Block for new records only when no task has anything buffered to handle; a task
+        # that waits for a silent input asks again in a millisecond.
+        waiting = busy = False
+        for task in self.tasks.values():
+            if task.waiting_since is not None:
+                waiting = True
+            elif task.buffered:
+                busy = True
+                break
         polled = time.monotonic()
-        first = consumer.poll(0.001 if waiting else 0.1)
+        first = consumer.poll(0 if busy else 0.001 if waiting else 0.1)
         self.last_poll = time.monotonic()
         messages: list[Message] = []
         if first is not None:
@@ -281,7 +289,6 @@ class Runtime:
         partition = message.partition() or 0
         offset = message.offset() or 0
         where = (topic, partition)
-        self.received[where] = offset + 1
         headers = _headers(message)
         key = message.key()
         if topic == self.rerouted.name:
@@ -440,10 +447,13 @@ class Runtime:
         return caught_up
 
     def _position(self, where: TopicPartitionKey, low: int, high: int) -> int:
-        """The next offset the consumer gives from `where`: after the last record received,
-        else where the group committed, else where a new group starts."""
-        if where in self.received:
-            return self.received[where]
+        """The next offset the consumer gives from `where`: its position (past transaction
+        markers), else where the group committed, else where a new group starts."""
+        consumer = self._consumer
+        assert consumer is not None
+        (found,) = consumer.position([TopicPartition(*where)])
+        if found.offset >= 0:
+            return int(found.offset)
         if where in self.committed:
             return self.committed[where]
         return low if self.settings.auto_offset_reset == "earliest" else high
@@ -510,9 +520,15 @@ class Runtime:
         return produced
 
     def _offsets_to_commit(self) -> list[TopicPartition]:
-        """Per consumed partition, the first record a task has not handled yet (or the
-        next to arrive): never past a record that was not handled."""
-        positions: dict[TopicPartitionKey, int] = dict(self.received)
+        """Per consumed partition, the first record a task has not handled yet, else the
+        consumer's position (past transaction markers, which a record's offset + 1 is
+        not): never past a record that was not handled."""
+        consumer = self._consumer
+        assert consumer is not None
+        positions: dict[TopicPartitionKey, int] = {}
+        for tp in consumer.position(self.assignment):
+            if tp.offset >= 0:
+                positions[(tp.topic, tp.partition)] = tp.offset
         for task in self.tasks.values():
             for where in task.buffers:
                 pending = task.position(where)
@@ -554,7 +570,6 @@ class Runtime:
                 consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
             except KafkaException as exc:
                 log.warning("could not seek %s/%d back: %s", tp.topic, tp.partition, exc)
-        self.received = {}
 
     def _report_lag(self) -> None:
         """Records on the broker each consumed partition has not given yet, once a second."""
@@ -596,6 +611,7 @@ class Runtime:
     # --- rebalances and state ------------------------------------------------------------
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assignment = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
         numbers: dict[str, set[int]] = {}
         for tp in partitions:
             numbers.setdefault(tp.topic, set()).add(tp.partition)
@@ -669,10 +685,10 @@ class Runtime:
     def _forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             place = (tp.topic, tp.partition)
-            self.received.pop(place, None)
             self.committed.pop(place, None)
             self.paused.discard(place)
         self.tasks.clear()  # the range assignor's rebalances are eager: all go, some return
+        self.assignment = []
 
     def _restore(self) -> None:
         """Bring every store up to the end of its changelog, from its checkpoint on."""
