@@ -3,8 +3,8 @@
 Everything here goes through the real broker and the `o2c worker` command: a worker is a
 process group started with `o2c worker` (so `--processes N` children die with it), its
 readiness is the line `Worker ready` in its log, and its outputs are read back from
-o2c.matches and o2c.mismatches. Nothing imports the worker's own modules, so the helpers
-hold for any runtime behind that command.
+o2c.matches and o2c.mismatches. Nothing but the contract's partitioner is taken from the
+worker's code, so the helpers hold for any runtime behind that command.
 
 Isolation on a shared broker. The internal topics (o2c.internal.*) are not prefixed by the
 application id, so every application on the broker reads what every other one writes
@@ -37,6 +37,7 @@ from schemas.base import CloudEvent
 from schemas.codec import decode
 from schemas.topics import ALL_TOPICS, MATCHES, MISMATCHES, Role, topic_for
 from services import kafka_io
+from services.runtime.partitioning import partition_of
 from tests.conftest import Services, service_env
 
 O2C = str(Path(sys.executable).with_name("o2c"))
@@ -173,20 +174,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-_SUPPORTS_PROCESSES: bool | None = None
-
-
-def supports_processes_flag() -> bool:
-    """Whether `o2c worker` takes `--processes` (the runtime of issue #16 does)."""
-    global _SUPPORTS_PROCESSES
-    if _SUPPORTS_PROCESSES is None:
-        done = subprocess.run(
-            [O2C, "worker", "--help"], capture_output=True, text=True, timeout=60, check=False
-        )
-        _SUPPORTS_PROCESSES = "--processes" in done.stdout
-    return _SUPPORTS_PROCESSES
-
-
 @dataclass
 class Worker:
     """One `o2c worker` command: a process group (its children, if any, included)."""
@@ -253,9 +240,8 @@ class Workers:
     ) -> Worker:
         """`o2c worker` in `app_id`, its state in `state_dir` (default: under root/name).
 
-        `processes` passes `--processes N` (the test fails if the command lacks it); None
-        passes `--processes 1` where the command has the option, so one command is one
-        process in every runtime. `env` holds extra O2C_* variables.
+        `processes` passes `--processes N` (default 1: one command, one process, whatever
+        O2C_WORKER_PROCESSES says). `env` holds extra O2C_* variables.
         """
         workdir = self.root / name
         workdir.mkdir(parents=True, exist_ok=True)
@@ -270,11 +256,7 @@ class Workers:
             **(env or {}),
         )
         command = [O2C, "worker"]
-        if processes is not None:
-            assert supports_processes_flag(), "`o2c worker` has no --processes option"
-            command += ["--processes", str(processes)]
-        elif supports_processes_flag():
-            command += ["--processes", "1"]
+        command += ["--processes", str(1 if processes is None else processes)]
         log = workdir / "worker.log"
         log_start = log.stat().st_size if log.exists() else 0
         with log.open("ab") as out:
@@ -672,35 +654,10 @@ def killed_run(
 # ---------------------------------------------------------------- partitioning
 
 
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as a 32-bit value."""
-    m, r = 0x5BD1E995, 24
-    length = len(data)
-    h = (0x9747B28C ^ length) & 0xFFFFFFFF
-    whole = length - length % 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & 0xFFFFFFFF
-        k ^= k >> r
-        k = (k * m) & 0xFFFFFFFF
-        h = ((h * m) & 0xFFFFFFFF) ^ k
-    rest = length % 4
-    if rest == 3:
-        h ^= data[whole + 2] << 16
-    if rest >= 2:
-        h ^= data[whole + 1] << 8
-    if rest >= 1:
-        h ^= data[whole]
-        h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 13
-    h = (h * m) & 0xFFFFFFFF
-    h ^= h >> 15
-    return h
-
-
 def contract_partition(key: str, partitions: int = 12) -> int:
-    """The contract's partition of `key`: murmur2 as the Java client places it."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    """The contract's partition of `key`: murmur2 as the Java client places it (pinned by
+    the Java client's own vectors in tests/unit/test_partitioning.py)."""
+    return partition_of(key.encode(), partitions)
 
 
 # ---------------------------------------------------------------- live streams

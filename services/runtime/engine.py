@@ -83,8 +83,9 @@ BUFFER_LOW = 1_000
 # How long one processor may hold a round while others wait: a processor that falls
 # behind costs the others this much latency, not its whole backlog.
 PROCESSOR_SLICE_SECONDS = 0.025
-# How long a task waits for an input that has never reported a high watermark (just
-# assigned): long enough for a first fetch, so that a replay starts in event-time order.
+# How long a task waits for a just assigned input that has not given a record yet, while
+# the broker has some or has not said: long enough for a first fetch, so that a replay
+# starts in event-time order.
 UNKNOWN_IDLE_SECONDS = 2.0
 REROUTE_NOTICE_SECONDS = 60.0
 STATS_SECONDS = 10.0
@@ -438,10 +439,17 @@ class Runtime:
                     low, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
                 except KafkaException:
                     low = high = -1
+                (at,) = consumer.position([TopicPartition(*where)])
                 if high < 0:
-                    known[where] = None
+                    known[where] = None  # no fetch has answered for it yet
+                elif at.offset >= 0:
+                    known[where] = at.offset >= high
+                elif self._position(where, low, high) >= high:
+                    known[where] = True
                 else:
-                    known[where] = self._position(where, low, high) >= high
+                    # Nothing received since it was assigned, and records wait on the broker:
+                    # its first fetch is still to come, so wait as for one never reported.
+                    known[where] = None
             return known[where]
 
         return caught_up

@@ -6,8 +6,8 @@ rank, offset), so that a replay from offset 0 of topics read at different speeds
 the same sequence of outputs, and an order cancelled before it was paid is never matched
 on the way. A partition with nothing buffered holds the task back while it may still
 have something older to give: while the broker holds more of it than the task has seen
-(its high watermark, as the last fetch reported it), for at most `max_idle` seconds, and
-while it has never reported one, for at most `unknown_idle` seconds.
+(its high watermark, as the last fetch reported it), for at most `max_idle` seconds; and
+just assigned, before its first record or its first fetch, for at most `unknown_idle`.
 """
 
 from __future__ import annotations
