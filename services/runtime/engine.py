@@ -184,6 +184,9 @@ class Runtime:
         self.committed: dict[TopicPartitionKey, int] = {}
         self.paused: set[TopicPartitionKey] = set()
         self.assignment: list[TopicPartition] = []
+        # Partitions a record came from since they were assigned: a partition not among them
+        # has its first fetch still to come.
+        self.started: set[TopicPartitionKey] = set()
         self.stopping = False
         self.ready = False
         self.max_idle = settings.max_task_idle_ms / 1000
@@ -290,6 +293,7 @@ class Runtime:
         partition = message.partition() or 0
         offset = message.offset() or 0
         where = (topic, partition)
+        self.started.add(where)
         headers = _headers(message)
         key = message.key()
         if topic == self.rerouted.name:
@@ -439,12 +443,11 @@ class Runtime:
                     low, high = consumer.get_watermark_offsets(TopicPartition(*where), cached=True)
                 except KafkaException:
                     low = high = -1
-                (at,) = consumer.position([TopicPartition(*where)])
                 if high < 0:
                     known[where] = None  # no fetch has answered for it yet
-                elif at.offset >= 0:
-                    known[where] = at.offset >= high
-                elif self._position(where, low, high) >= high:
+                elif where in self.started:
+                    known[where] = self._position(where, low, high) >= high
+                elif self._start(where, low, high) >= high:
                     known[where] = True
                 else:
                     # Nothing received since it was assigned, and records wait on the broker:
@@ -456,12 +459,15 @@ class Runtime:
 
     def _position(self, where: TopicPartitionKey, low: int, high: int) -> int:
         """The next offset the consumer gives from `where`: its position (past transaction
-        markers), else where the group committed, else where a new group starts."""
+        markers), else where it started."""
         consumer = self._consumer
         assert consumer is not None
         (found,) = consumer.position([TopicPartition(*where)])
-        if found.offset >= 0:
-            return int(found.offset)
+        return int(found.offset) if found.offset >= 0 else self._start(where, low, high)
+
+    def _start(self, where: TopicPartitionKey, low: int, high: int) -> int:
+        """Where the consumer started `where`: the group's committed offset, else where a
+        new group starts."""
         if where in self.committed:
             return self.committed[where]
         return low if self.settings.auto_offset_reset == "earliest" else high
@@ -578,6 +584,7 @@ class Runtime:
                 consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
             except KafkaException as exc:
                 log.warning("could not seek %s/%d back: %s", tp.topic, tp.partition, exc)
+        self.started.clear()
 
     def _report_lag(self) -> None:
         """Records on the broker each consumed partition has not given yet, once a second."""
@@ -697,6 +704,7 @@ class Runtime:
             self.paused.discard(place)
         self.tasks.clear()  # the range assignor's rebalances are eager: all go, some return
         self.assignment = []
+        self.started.clear()
 
     def _restore(self) -> None:
         """Bring every store up to the end of its changelog, from its checkpoint on."""
