@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -238,14 +239,14 @@ def balance_rows(count: int, repeat: int, sizes: Iterable[int] = OPEN_ITEMS) -> 
         stored_messages = messages[: max(50, min(count, 200_000 // items))]
         rows[str(items)] = {
             "baseline: orjson parse only": _median_rate(
-                len(messages), lambda m=messages: _parse_only(m), repeat
+                len(messages), partial(_parse_only, messages), repeat
             ),
             "credit + suspense, states in memory": _median_rate(
-                len(messages), lambda m=messages, s=start: run_balances(m, s, False), repeat
+                len(messages), partial(run_balances, messages, start, False), repeat
             ),
             "credit + suspense, states loaded and stored per event": _median_rate(
                 len(stored_messages),
-                lambda m=stored_messages, s=start: run_balances(m, s, True),
+                partial(run_balances, stored_messages, start, True),
                 repeat,
             ),
             "stored bytes: credit": len(credit.dump_state(start[0])),
