@@ -10,9 +10,10 @@ any arrival order of the same events folds to the same ledger.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import singledispatch
 from operator import attrgetter
 from typing import Annotated, TypeVar
 
@@ -21,6 +22,7 @@ from pydantic import PlainSerializer
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import OrderStatus, ReasonCode
+from services.domain.folding import evolve
 from services.domain.stored import StateFormatError as StateFormatError
 from services.domain.stored import StoredState
 
@@ -226,75 +228,123 @@ def _event_id(fact: object) -> str:
 
 def record(ledger: Ledger, event: CloudEvent) -> Ledger:
     """The ledger with the fact `event` carries (unchanged for events it does not hold)."""
-    i = event.id
-    match event:
-        case ev.OrderPlaced(data=d):
-            facts = OrderFacts(
-                i,
-                d.customer_id,
-                d.channel,
-                d.region,
-                d.currency,
-                d.total_amount,
-                d.placed_at,
-                d.payment_terms_days,
-            )
-            if ledger.order is not None and ledger.order.event_id <= i:
-                return ledger
-            return replace(ledger, order=facts)
-        case ev.OrderAmended(data=d):
-            amendment = Amendment(i, event.time, d.total_amount)
-            return replace(ledger, amendments=_with(ledger.amendments, amendment, _amendment_id))
-        case ev.OrderCancelled():
-            first = min(filter(None, (ledger.cancellation, i)))
-            return replace(ledger, cancellation=first)
-        case ev.InvoiceIssued(data=d):
-            invoice = Invoice(i, d.invoice_id, d.customer_id, d.amount, d.currency, d.due_date)
-            return replace(ledger, invoices=_with(ledger.invoices, invoice, _invoice_id))
-        case ev.CreditNoteIssued(data=d):
-            note = CreditNote(i, d.credit_note_id, d.amount, d.currency)
-            return replace(ledger, credit_notes=_with(ledger.credit_notes, note, _note_id))
-        case ev.PaymentCaptured(data=d):
-            capture = Capture(
-                i,
-                d.payment_id,
-                d.method,
-                d.amount,
-                d.currency,
-                d.fee_amount,
-                d.captured_at,
-                d.customer_id,
-            )
-            return replace(ledger, captures=_with(ledger.captures, capture, _payment_id))
-        case ev.PaymentReversed(data=d):
-            reversal = Reversal(i, d.payment_id, d.amount, d.currency)
-            return replace(ledger, reversals=_with(ledger.reversals, reversal, _reversal_id))
-        case ev.RefundIssued(data=d):
-            refund = Refund(i, d.refund_id, d.amount, d.currency)
-            return replace(ledger, refunds=_with(ledger.refunds, refund, _refund_id))
-        case ev.ChargebackOpened(data=d):
-            chargeback = Chargeback(i, d.chargeback_id, d.payment_id, d.amount, d.currency)
-            return replace(
-                ledger, chargebacks=_with(ledger.chargebacks, chargeback, _chargeback_id)
-            )
-        case ev.ChargebackResolved(data=d):
-            outcome = ChargebackOutcome(i, d.chargeback_id, d.outcome == "lost")
-            outcomes = _with(ledger.chargeback_outcomes, outcome, _outcome_id)
-            return replace(ledger, chargeback_outcomes=outcomes)
-        case ev.PaymentSettled(data=d):
-            where = d.payout_id or d.line_id
-            settlement = Settlement(
-                i, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency, d.fee, d.payout_id
-            )
-            return replace(
-                ledger, settlements=_with(ledger.settlements, settlement, _settlement_id)
-            )
-        case ev.PaymentApplied(data=d):
-            application_id = d.line_id or d.payment_id or i
-            application = Application(i, application_id, d.payment_id, d.amount, d.currency)
-            applications = _with(ledger.applications, application, _application_id)
-            return replace(ledger, applications=applications)
+    return _fact(event, ledger)
+
+
+# One small function per event type (the fold of eventsourcing's aggregate7): each returns
+# the ledger with the event's fact, built once with `evolve`.
+
+
+@singledispatch
+def _fact(_event: CloudEvent, ledger: Ledger) -> Ledger:
     return ledger
+
+
+@_fact.register
+def _(event: ev.OrderPlaced, ledger: Ledger) -> Ledger:
+    if ledger.order is not None and ledger.order.event_id <= event.id:
+        return ledger
+    d = event.data
+    facts = OrderFacts(
+        event.id,
+        d.customer_id,
+        d.channel,
+        d.region,
+        d.currency,
+        d.total_amount,
+        d.placed_at,
+        d.payment_terms_days,
+    )
+    return evolve(ledger, order=facts)
+
+
+@_fact.register
+def _(event: ev.OrderAmended, ledger: Ledger) -> Ledger:
+    amendment = Amendment(event.id, event.time, event.data.total_amount)
+    return evolve(ledger, amendments=_with(ledger.amendments, amendment, _amendment_id))
+
+
+@_fact.register
+def _(event: ev.OrderCancelled, ledger: Ledger) -> Ledger:
+    first = min(filter(None, (ledger.cancellation, event.id)))
+    return evolve(ledger, cancellation=first)
+
+
+@_fact.register
+def _(event: ev.InvoiceIssued, ledger: Ledger) -> Ledger:
+    d = event.data
+    invoice = Invoice(event.id, d.invoice_id, d.customer_id, d.amount, d.currency, d.due_date)
+    return evolve(ledger, invoices=_with(ledger.invoices, invoice, _invoice_id))
+
+
+@_fact.register
+def _(event: ev.CreditNoteIssued, ledger: Ledger) -> Ledger:
+    d = event.data
+    note = CreditNote(event.id, d.credit_note_id, d.amount, d.currency)
+    return evolve(ledger, credit_notes=_with(ledger.credit_notes, note, _note_id))
+
+
+@_fact.register
+def _(event: ev.PaymentCaptured, ledger: Ledger) -> Ledger:
+    d = event.data
+    capture = Capture(
+        event.id,
+        d.payment_id,
+        d.method,
+        d.amount,
+        d.currency,
+        d.fee_amount,
+        d.captured_at,
+        d.customer_id,
+    )
+    return evolve(ledger, captures=_with(ledger.captures, capture, _payment_id))
+
+
+@_fact.register
+def _(event: ev.PaymentReversed, ledger: Ledger) -> Ledger:
+    d = event.data
+    reversal = Reversal(event.id, d.payment_id, d.amount, d.currency)
+    return evolve(ledger, reversals=_with(ledger.reversals, reversal, _reversal_id))
+
+
+@_fact.register
+def _(event: ev.RefundIssued, ledger: Ledger) -> Ledger:
+    d = event.data
+    refund = Refund(event.id, d.refund_id, d.amount, d.currency)
+    return evolve(ledger, refunds=_with(ledger.refunds, refund, _refund_id))
+
+
+@_fact.register
+def _(event: ev.ChargebackOpened, ledger: Ledger) -> Ledger:
+    d = event.data
+    chargeback = Chargeback(event.id, d.chargeback_id, d.payment_id, d.amount, d.currency)
+    return evolve(ledger, chargebacks=_with(ledger.chargebacks, chargeback, _chargeback_id))
+
+
+@_fact.register
+def _(event: ev.ChargebackResolved, ledger: Ledger) -> Ledger:
+    d = event.data
+    outcome = ChargebackOutcome(event.id, d.chargeback_id, d.outcome == "lost")
+    outcomes = _with(ledger.chargeback_outcomes, outcome, _outcome_id)
+    return evolve(ledger, chargeback_outcomes=outcomes)
+
+
+@_fact.register
+def _(event: ev.PaymentSettled, ledger: Ledger) -> Ledger:
+    d = event.data
+    where = d.payout_id or d.line_id
+    settlement = Settlement(
+        event.id, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency, d.fee, d.payout_id
+    )
+    return evolve(ledger, settlements=_with(ledger.settlements, settlement, _settlement_id))
+
+
+@_fact.register
+def _(event: ev.PaymentApplied, ledger: Ledger) -> Ledger:
+    d = event.data
+    application_id = d.line_id or d.payment_id or event.id
+    application = Application(event.id, application_id, d.payment_id, d.amount, d.currency)
+    return evolve(ledger, applications=_with(ledger.applications, application, _application_id))
 
 
 _amendment_id = attrgetter("event_id")
