@@ -243,8 +243,10 @@ def differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
             if want[part] != got[part]:
                 found.append(f"{name}: {part} {got[part]} != recorded {want[part]}")
         for core in sorted(set(want["states"]) | set(got["states"])):
-            if want["states"].get(core) != got["states"].get(core):
-                found.append(f"{name}: {core} states {got['states'].get(core)} != recorded")
+            mine, recorded = got["states"].get(core, {}), want["states"].get(core, {})
+            for part in sorted(set(mine) | set(recorded)):
+                if mine.get(part) != recorded.get(part):
+                    found.append(f"{name}: {core} states, {part}: {mine.get(part)} != recorded")
     return found
 
 

@@ -15,13 +15,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import singledispatch
 from operator import attrgetter
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import PlainSerializer
+from pydantic import PlainSerializer, TypeAdapter
 
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import OrderStatus, ReasonCode
+from services.domain import rows
 from services.domain.folding import evolve
 from services.domain.stored import StateFormatError as StateFormatError
 from services.domain.stored import StoredState
@@ -379,22 +380,106 @@ LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
 
 # After the format line, one byte says whether a later business day may change the ledger
 # (b"t") or not (b"-"), so closing a day can skip most ledgers without parsing them.
-STATE_FORMAT = b"ledger/3\n"
-_STORED = StoredState(Ledger, STATE_FORMAT, "ledger")
+# ledger/4 then stores the ledger as one JSON array of rows (services/domain/rows.py), in
+# the order of _FACTS below; ledger/3, JSON objects with every field named, is still read.
+STATE_FORMAT = b"ledger/4\n"
+LEGACY_FORMAT = b"ledger/3\n"
+_LEGACY = StoredState(Ledger, LEGACY_FORMAT, "ledger")
 _TIME_DRIVEN, _TIMELESS = b"t", b"-"
+
+# The tuples of facts, in stored order, with the class of their rows.
+_FACTS: tuple[tuple[str, type[object]], ...] = (
+    ("amendments", Amendment),
+    ("invoices", Invoice),
+    ("credit_notes", CreditNote),
+    ("captures", Capture),
+    ("reversals", Reversal),
+    ("refunds", Refund),
+    ("chargebacks", Chargeback),
+    ("chargeback_outcomes", ChargebackOutcome),
+    ("settlements", Settlement),
+    ("applications", Application),
+)
+_FACT_TUPLES = attrgetter(*(name for name, _ in _FACTS))
+
+
+def _fact_event_ids(
+    order: OrderFacts | None, cancellation: str | None, facts: Sequence[Sequence[object]]
+) -> set[str]:
+    """The event ids the facts themselves name: applied_event_ids need not repeat them."""
+    ids = {_event_id(f) for tuple_ in facts for f in tuple_}
+    if order is not None:
+        ids.add(order.event_id)
+    if cancellation is not None:
+        ids.add(cancellation)
+    return ids
 
 
 def dump_state(ledger: Ledger, *, time_driven: bool = True) -> bytes:
-    return _STORED.dump(ledger, _TIME_DRIVEN if time_driven else _TIMELESS)
+    named = _fact_event_ids(ledger.order, ledger.cancellation, _FACT_TUPLES(ledger))
+    applied = ledger.applied_event_ids
+    document = [
+        ledger.key,
+        None if ledger.order is None else rows.row(ledger.order),
+        ledger.cancellation,
+        *(rows.rows(facts) for facts in _FACT_TUPLES(ledger)),
+        None if ledger.reported is None else rows.row(ledger.reported),
+        rows.rows(ledger.open_mismatches),
+        sorted(applied - named),  # applied ids that no fact names
+        sorted(named - applied),  # and the other way round: none, unless built by hand
+    ]
+    flag = _TIME_DRIVEN if time_driven else _TIMELESS
+    return STATE_FORMAT + flag + rows.dumps(document)
+
+
+_DOCUMENT: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
+    rows.tuple_of(
+        str,  # key
+        rows.row_type(OrderFacts) | None,
+        str | None,  # cancellation
+        *(tuple[rows.row_type(cls), ...] for _, cls in _FACTS),  # type: ignore[misc]
+        rows.row_type(Assessment) | None,
+        tuple[rows.row_type(OpenMismatch), ...],  # type: ignore[misc]
+        tuple[str, ...],  # applied event ids no fact names
+        tuple[str, ...],  # fact event ids not applied
+    )
+)
 
 
 def load_state(raw: bytes) -> Ledger:
-    return _STORED.load(raw, prefix_length=1)
+    if raw.startswith(LEGACY_FORMAT):
+        return _LEGACY.load(raw, prefix_length=1)
+    _check(raw)
+    key, order, cancellation, *rest = _DOCUMENT.validate_json(raw[len(STATE_FORMAT) + 1 :])
+    facts = rest[: len(_FACTS)]
+    reported, open_mismatches, unnamed, not_applied = rest[len(_FACTS) :]
+    applied = _fact_event_ids(order, cancellation, facts)
+    if unnamed or not_applied:
+        applied = (applied | set(unnamed)) - set(not_applied)
+    return Ledger(
+        key,
+        order,
+        cancellation=cancellation,
+        applied_event_ids=frozenset(applied),
+        reported=reported,
+        open_mismatches=open_mismatches,
+        **{name: f for (name, _), f in zip(_FACTS, facts, strict=True)},
+    )
+
+
+def _check(raw: bytes) -> None:
+    if not raw.startswith(STATE_FORMAT):
+        raise StateFormatError(
+            f"the ledger table holds state in another format than this version "
+            f"reads ({raw[:12]!r}…, expected {STATE_FORMAT!r} or {LEGACY_FORMAT!r}); start "
+            "the worker with a new O2C_APP_ID to rebuild it from the input topics"
+        )
 
 
 def stored_time_driven(raw: bytes) -> bool:
     """Whether the stored ledger was marked as one a later business day may change."""
-    _STORED.check(raw)
+    if not raw.startswith(LEGACY_FORMAT):
+        _check(raw)
     return raw[len(STATE_FORMAT) : len(STATE_FORMAT) + 1] != _TIMELESS
 
 
