@@ -15,23 +15,21 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import singledispatch
 from operator import attrgetter
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import PlainSerializer, TypeAdapter
+from pydantic import TypeAdapter
 
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import OrderStatus, ReasonCode
 from services.domain import rows
 from services.domain.folding import evolve
+from services.domain.stored import SortedIds, StoredState
 from services.domain.stored import StateFormatError as StateFormatError
-from services.domain.stored import StoredState
 
 ZERO = Decimal(0)
 
-# Stored sorted: a set's iteration order changes from process to process (string hashing is
-# salted), and the same ledger should always be the same bytes in its changelog.
-EventIds = Annotated[frozenset[str], PlainSerializer(sorted, return_type=list[str])]
+EventIds = SortedIds  # see stored.py
 
 
 @dataclass(frozen=True, slots=True)
