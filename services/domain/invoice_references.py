@@ -19,7 +19,7 @@ from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from services.domain.findings import Finding, OpenFinding, reconcile
 from services.domain.folding import apply_once
-from services.domain.outputs import output
+from services.domain.outputs import output, trusted
 from services.domain.stored import SortedIds, StoredState
 
 
@@ -114,7 +114,9 @@ def _report(
 
 
 def _applied(line: NamingLine, order_id: str, cause: CloudEvent) -> ev.PaymentApplied:
-    data = ev.PaymentAppliedData(
+    data = trusted(
+        ev.PaymentAppliedData,
+        payment_id=None,
         line_id=line.line_id,
         order_id=order_id,
         amount=max(line.amount, Decimal(0)),

@@ -12,11 +12,14 @@ which Python salts per process.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 V = TypeVar("V")
 
 _BUCKETS = 128  # ~80 entries a bucket at 10,000 open items: a copy of one is ~1 µs
+
+
+_EMPTY: tuple[dict[str, Any], ...] = tuple({} for _ in range(_BUCKETS))
 
 
 def _first(entry: tuple[str, object]) -> str:
@@ -30,11 +33,15 @@ class Keyed(Mapping[str, V]):
     _size: int
 
     def __init__(self, entries: Iterable[tuple[str, V]] = ()) -> None:
-        buckets: list[dict[str, V]] = [{} for _ in range(_BUCKETS)]
+        buckets: list[dict[str, V]] | None = None
         for key, value in entries:
+            if buckets is None:
+                buckets = [{} for _ in range(_BUCKETS)]
             buckets[hash(key) % _BUCKETS][key] = value
-        self._buckets = tuple(buckets)
-        self._size = sum(len(b) for b in buckets)
+        # Buckets are never changed once built (an update copies one), so empty maps, most
+        # customers' at first, can share theirs.
+        self._buckets = _EMPTY if buckets is None else tuple(buckets)
+        self._size = 0 if buckets is None else sum(len(b) for b in buckets)
 
     def __getitem__(self, key: str) -> V:
         return self._buckets[hash(key) % _BUCKETS][key]

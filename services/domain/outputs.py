@@ -54,31 +54,41 @@ def _type_of(cls: type[CloudEvent]) -> str:
     return type_name(cls)
 
 
+Plan = tuple[tuple[str, ...], tuple[tuple[str, Callable[[], Any] | None, Any], ...]]
+
+
 @cache
-def _plan(cls: type[BaseModel]) -> tuple[tuple[str, Callable[[], Any] | None, Any], ...]:
-    """Per field in declaration order: its name, its default factory, its default
-    (_MISSING for a required field)."""
+def _plan(cls: type[BaseModel]) -> Plan:
+    """The field names in declaration order; and per field its name, its default factory
+    and its default (_MISSING for a required field)."""
     plan = []
     for name, info in cls.model_fields.items():
         factory = cast(Callable[[], Any] | None, info.default_factory)
         default = _MISSING if info.is_required() else info.default
         plan.append((name, factory, default))
-    return tuple(plan)
+    return tuple(cls.model_fields), tuple(plan)
 
 
 def construct(cls: type[M], fields: dict[str, Any]) -> M:
-    """What `cls.model_construct(**fields)` returns, without its per-call bookkeeping."""
-    values: dict[str, Any] = {}
-    for name, factory, default in _plan(cls):
-        if name in fields:
-            values[name] = fields[name]
-        elif factory is not None:
-            values[name] = factory()
-        elif default is not _MISSING:
-            values[name] = default
+    """What `cls.model_construct(**fields)` returns, without its per-call bookkeeping.
+    Every key of `fields` must be a field of `cls` (model_construct would drop the others).
+    `fields` becomes the instance's dict when it names every field in declaration order, as
+    the rules' outputs do: the caller must not change it afterwards."""
+    names, plan = _plan(cls)
+    if len(fields) == len(names) and tuple(fields) == names:
+        values = fields
+    else:
+        values = {}
+        for name, factory, default in plan:
+            if name in fields:
+                values[name] = fields[name]
+            elif factory is not None:
+                values[name] = factory()
+            elif default is not _MISSING:
+                values[name] = default
     instance = cls.__new__(cls)
     _object_setattr(instance, "__dict__", values)
-    _object_setattr(instance, "__pydantic_fields_set__", {n for n in fields if n in values})
+    _object_setattr(instance, "__pydantic_fields_set__", set(fields))
     _object_setattr(instance, "__pydantic_extra__", None)
     _object_setattr(instance, "__pydantic_private__", None)
     return instance

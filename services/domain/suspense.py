@@ -32,7 +32,7 @@ from services.domain.candidates import Candidate, OpenItem, SearchBounds, propos
 from services.domain.findings import Finding, OpenFinding, reconcile
 from services.domain.folding import evolve
 from services.domain.keyed import Keyed
-from services.domain.outputs import output
+from services.domain.outputs import output, trusted
 from services.domain.policy import Policy
 from services.domain.stored import StateFormatError, StoredState
 
@@ -191,7 +191,9 @@ def _applications(
     return [
         output(
             ev.PaymentApplied,
-            ev.PaymentAppliedData(
+            trusted(
+                ev.PaymentAppliedData,
+                payment_id=None,
                 line_id=line.line_id,
                 order_id=item.order_id,
                 amount=max(ZERO, amount),
