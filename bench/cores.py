@@ -18,12 +18,14 @@ Rows, each the median of `--repeat` runs (the machine is shared):
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -33,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from bench import accuracy
 from bench.accuracy import build_stages, run_stream
 from bench.golden import ALL_CORES
 from schemas import events as ev
@@ -138,6 +141,61 @@ def all_cores_rows(orders: int, days: int, seed: int, repeat: int) -> dict[str, 
             ),
             "all cores": _median_rate(len(lines), run, repeat),
         }
+
+
+def all_cores_breakdown(orders: int, days: int, seed: int) -> dict[str, Any]:
+    """CPU seconds of one run of all the cores on the accuracy stream, by stage: each core's
+    handle and close_day, decoding, the garbage collector, and the harness (the rest)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stream, truth_path = Path(tmp, "stream.jsonl"), Path(tmp, "truth.jsonl")
+        with stream.open("wb") as out, truth_path.open("wb") as truth_out:
+            simulate(SimConfig(orders=orders, days=days, seed=seed), out, truth_out)
+        stages = build_stages(read_truth(truth_path), Policy(), ALL_CORES)
+        spent: dict[str, float] = defaultdict(float)
+
+        def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+            def run(*args: Any) -> Any:
+                started = time.process_time()
+                try:
+                    return fn(*args)
+                finally:
+                    spent[name] += time.process_time() - started
+
+            return run
+
+        for stage in stages:
+            stage.handle = timed(stage.role, stage.handle)  # type: ignore[method-assign]
+            stage.close_day = timed(stage.role, stage.close_day)  # type: ignore[method-assign]
+        gc_started: list[float] = []
+
+        def gc_timer(phase: str, _info: dict[str, Any]) -> None:
+            if phase == "start":
+                gc_started.append(time.process_time())
+            elif gc_started:
+                spent["garbage collector (inside the above)"] += (
+                    time.process_time() - gc_started.pop()
+                )
+
+        original_decode = accuracy.__dict__["decode"]
+        setattr(accuracy, "decode", timed("decode", original_decode))  # noqa: B010
+        gc.callbacks.append(gc_timer)
+        started = time.process_time()
+        try:
+            run = run_stream(stream, stages)
+        finally:
+            total = time.process_time() - started
+            gc.callbacks.remove(gc_timer)
+            setattr(accuracy, "decode", original_decode)  # noqa: B010
+    inside = sum(v for k, v in spent.items() if not k.startswith("garbage"))
+    return {
+        "events": run.events,
+        "cpu_seconds": round(total, 3),
+        "events_per_cpu_second": round(run.events / total),
+        "cpu_seconds_by_stage": {
+            **{k: round(v, 3) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])},
+            "harness (routing, recording outputs)": round(total - inside, 3),
+        },
+    }
 
 
 # --- balance.changed against open items per customer --------------------------------------
@@ -299,7 +357,9 @@ def print_results(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cores", description=__doc__)
-    parser.add_argument("--only", choices=("ledger", "all", "balance"), action="append")
+    parser.add_argument(
+        "--only", choices=("ledger", "all", "balance", "breakdown"), action="append"
+    )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--ledger-orders", type=int, default=20_000)
     parser.add_argument("--accuracy-orders", type=int, default=20_000)
@@ -314,10 +374,15 @@ def main(argv: list[str] | None = None) -> None:
     if "all" in groups:
         print("all cores on the accuracy stream …", file=sys.stderr)
         results["all"] = all_cores_rows(args.accuracy_orders, 20, 7, args.repeat)
+    if "breakdown" in groups:
+        print("all cores on the accuracy stream, by stage …", file=sys.stderr)
+        results["breakdown"] = all_cores_breakdown(args.accuracy_orders, 20, 7)
+        print(json.dumps(results["breakdown"], indent=2))
     if "balance" in groups:
         print("balance.changed against open items …", file=sys.stderr)
         results["balance"] = balance_rows(args.balances, args.repeat)
-    print_results(results)
+    if set(groups) - {"breakdown"}:
+        print_results(results)
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -3,10 +3,11 @@
 The credit and suspense states hold one entry per open order of a customer, and every
 `balance.changed` replaces one entry. Copying a dict or a sorted tuple of every entry per
 event made a B2B customer with thousands of open invoices a hundred times slower than a
-retail one. `Keyed` spreads the entries over a fixed number of small dicts (by the key's
-hash): an update copies the tuple of buckets and one bucket, and leaves the old map as it
-was. Iteration is in key order, so nothing that reads a map depends on string hashing,
-which Python salts per process.
+retail one. `Keyed` spreads the entries over small dicts (by the key's hash): an update
+copies the tuple of buckets and one bucket, and leaves the old map as it was. A small map
+(most customers) has one bucket; past `_SMALL` entries it is spread over `_BUCKETS`.
+Iteration is in key order, so nothing that reads a map depends on string hashing, which
+Python salts per process.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from typing import Any, TypeVar
 
 V = TypeVar("V")
 
+_SMALL = 64  # entries of a one-bucket map: copying them is cheaper than finding a bucket
 _BUCKETS = 128  # ~80 entries a bucket at 10,000 open items: a copy of one is ~1 µs
-
-
-_EMPTY: tuple[dict[str, Any], ...] = tuple({} for _ in range(_BUCKETS))
+_EMPTY: tuple[dict[str, Any], ...] = ({},)
 
 
 def _first(entry: tuple[str, object]) -> str:
@@ -33,24 +33,21 @@ class Keyed(Mapping[str, V]):
     _size: int
 
     def __init__(self, entries: Iterable[tuple[str, V]] = ()) -> None:
-        buckets: list[dict[str, V]] | None = None
-        for key, value in entries:
-            if buckets is None:
-                buckets = [{} for _ in range(_BUCKETS)]
-            buckets[hash(key) % _BUCKETS][key] = value
         # Buckets are never changed once built (an update copies one), so empty maps, most
-        # customers' at first, can share theirs.
-        self._buckets = _EMPTY if buckets is None else tuple(buckets)
-        self._size = 0 if buckets is None else sum(len(b) for b in buckets)
+        # customers' at first, share theirs.
+        self._buckets, self._size = _spread(dict(entries))
 
     def __getitem__(self, key: str) -> V:
-        return self._buckets[hash(key) % _BUCKETS][key]
+        buckets = self._buckets
+        return buckets[hash(key) % len(buckets)][key]
 
     def get(self, key: str, default: V | None = None) -> V | None:  # type: ignore[override]
-        return self._buckets[hash(key) % _BUCKETS].get(key, default)
+        buckets = self._buckets
+        return buckets[hash(key) % len(buckets)].get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key in self._buckets[hash(key) % _BUCKETS]
+        buckets = self._buckets
+        return isinstance(key, str) and key in buckets[hash(key) % len(buckets)]
 
     def __len__(self) -> int:
         return self._size
@@ -66,26 +63,30 @@ class Keyed(Mapping[str, V]):
         return [value for _, value in self.sorted_items()]
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Keyed):
+        if isinstance(other, Keyed) and len(self._buckets) == len(other._buckets):
             return self._size == other._size and self._buckets == other._buckets
         return isinstance(other, Mapping) and dict(self.items()) == dict(other.items())
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Keyed({dict(self.items())!r})"
+        return f"Keyed({dict(self.sorted_items())!r})"
 
     def set(self, key: str, value: V) -> Keyed[V]:
         """This map with `key` set to `value`."""
-        n = hash(key) % _BUCKETS
-        bucket = self._buckets[n]
-        grows = key not in bucket
-        return self._with(n, {**bucket, key: value}, self._size + grows)
+        buckets = self._buckets
+        n = hash(key) % len(buckets)
+        bucket = buckets[n]
+        size = self._size + (key not in bucket)
+        if len(buckets) == 1 and size > _SMALL:
+            return _built(*_spread({**bucket, key: value}))
+        return self._with(n, {**bucket, key: value}, size)
 
     def remove(self, key: str) -> Keyed[V]:
         """This map without `key` (itself when it has no such key)."""
-        n = hash(key) % _BUCKETS
-        bucket = self._buckets[n]
+        buckets = self._buckets
+        n = hash(key) % len(buckets)
+        bucket = buckets[n]
         if key not in bucket:
             return self
         smaller = dict(bucket)
@@ -93,7 +94,23 @@ class Keyed(Mapping[str, V]):
         return self._with(n, smaller, self._size - 1)
 
     def _with(self, n: int, bucket: dict[str, V], size: int) -> Keyed[V]:
-        new: Keyed[V] = Keyed.__new__(Keyed)
-        new._buckets = (*self._buckets[:n], bucket, *self._buckets[n + 1 :])
-        new._size = size
-        return new
+        buckets = self._buckets
+        return _built((*buckets[:n], bucket, *buckets[n + 1 :]), size)
+
+
+def _spread(entries: dict[str, V]) -> tuple[tuple[dict[str, V], ...], int]:
+    if not entries:
+        return _EMPTY, 0
+    if len(entries) <= _SMALL:
+        return (entries,), len(entries)
+    buckets: list[dict[str, V]] = [{} for _ in range(_BUCKETS)]
+    for key, value in entries.items():
+        buckets[hash(key) % _BUCKETS][key] = value
+    return tuple(buckets), len(entries)
+
+
+def _built(buckets: tuple[dict[str, V], ...], size: int) -> Keyed[V]:
+    new: Keyed[V] = Keyed.__new__(Keyed)
+    new._buckets = buckets
+    new._size = size
+    return new
