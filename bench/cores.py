@@ -104,6 +104,45 @@ def run_ledger(messages: Iterable[bytes], policy: Policy) -> dict[str, bytes]:
     return stored
 
 
+def ledger_breakdown(orders: int) -> dict[str, Any]:
+    """Where the ledger core's time goes, per event, by step (perf_counter around each)."""
+    messages = ledger_messages(orders)
+    policy = Policy()
+    stored: dict[str, bytes] = {}
+    spent: dict[str, int] = defaultdict(int)
+    clock = time.perf_counter_ns
+    for raw in messages:
+        t0 = clock()
+        event = decode(raw)
+        key = event.partition_key()
+        t1 = clock()
+        spent["decode"] += t1 - t0
+        if key is None:
+            continue
+        before = stored.get(key)
+        state = ledger.load_state(before) if before is not None else ledger.new_ledger(key)
+        t2 = clock()
+        updated, outputs = apply(state, event, policy, None)
+        t3 = clock()
+        if updated is not state:
+            time_driven = may_change_with_time(updated, policy)
+            stored[key] = ledger.dump_state(updated, time_driven=time_driven)
+        t4 = clock()
+        for out in outputs:
+            encode(out)
+        t5 = clock()
+        spent["state load"] += t2 - t1
+        spent["apply"] += t3 - t2
+        spent["state dump"] += t4 - t3
+        spent["encode outputs"] += t5 - t4
+    total = sum(spent.values())
+    return {
+        "events": len(messages),
+        "microseconds_per_event": {k: round(v / len(messages) / 1000, 2) for k, v in spent.items()}
+        | {"total": round(total / len(messages) / 1000, 2)},
+    }
+
+
 def ledger_rows(orders: int, repeat: int) -> dict[str, Any]:
     messages = ledger_messages(orders)
     policy = Policy()
@@ -358,7 +397,9 @@ def print_results(results: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cores", description=__doc__)
     parser.add_argument(
-        "--only", choices=("ledger", "all", "balance", "breakdown"), action="append"
+        "--only",
+        choices=("ledger", "all", "balance", "breakdown", "ledger-breakdown"),
+        action="append",
     )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--ledger-orders", type=int, default=20_000)
@@ -374,6 +415,9 @@ def main(argv: list[str] | None = None) -> None:
     if "all" in groups:
         print("all cores on the accuracy stream …", file=sys.stderr)
         results["all"] = all_cores_rows(args.accuracy_orders, 20, 7, args.repeat)
+    if "ledger-breakdown" in groups:
+        results["ledger_breakdown"] = ledger_breakdown(args.ledger_orders)
+        print(json.dumps(results["ledger_breakdown"], indent=2))
     if "breakdown" in groups:
         print("all cores on the accuracy stream, by stage …", file=sys.stderr)
         results["breakdown"] = all_cores_breakdown(args.accuracy_orders, 20, 7)
@@ -381,7 +425,7 @@ def main(argv: list[str] | None = None) -> None:
     if "balance" in groups:
         print("balance.changed against open items …", file=sys.stderr)
         results["balance"] = balance_rows(args.balances, args.repeat)
-    if set(groups) - {"breakdown"}:
+    if set(groups) - {"breakdown", "ledger-breakdown"}:
         print_results(results)
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
