@@ -420,7 +420,7 @@ def dump_state(ledger: Ledger, *, time_driven: bool = True) -> bytes:
         ledger.key,
         None if ledger.order is None else rows.row(ledger.order),
         ledger.cancellation,
-        *(rows.rows(facts) for facts in _FACT_TUPLES(ledger)),
+        *(rows.rows(facts) if facts else () for facts in _FACT_TUPLES(ledger)),
         None if ledger.reported is None else rows.row(ledger.reported),
         rows.rows(ledger.open_mismatches),
         sorted(applied - named),  # applied ids that no fact names
