@@ -62,6 +62,10 @@ class Keyed(Mapping[str, V]):
     def sorted_values(self) -> list[V]:
         return [value for _, value in self.sorted_items()]
 
+    def unordered_values(self) -> Iterator[V]:
+        """Every value, in no particular order: for sums, which do not depend on it."""
+        return (value for bucket in self._buckets for value in bucket.values())
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Keyed) and len(self._buckets) == len(other._buckets):
             return self._size == other._size and self._buckets == other._buckets

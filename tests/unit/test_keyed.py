@@ -32,6 +32,7 @@ def test_every_version_reads_as_the_dict_of_the_same_updates(
         assert dict(version.items()) == wanted
         assert len(version) == len(wanted)
         assert list(version) == sorted(wanted)
+        assert sorted(version.unordered_values()) == sorted(wanted.values())
         assert version == Keyed(wanted.items())
         assert all(version.get(k) == wanted.get(k) for k in KEYS)
         assert all((k in version) == (k in wanted) for k in KEYS)
