@@ -37,10 +37,12 @@ from services.settings import get_settings
 from services.simulator import SimConfig, simulate
 
 RESULTS = Path(__file__).parent / "results"
-# The real payout and suspense cores, in place of the truth-driven oracles.
+# The real payout and suspense cores, in place of the truth-driven oracles; and the credit
+# core, which decides no reason code but belongs to "all the cores" of the run's timing.
 REAL_SETTLEMENT_STAGES = (
     "bench.settlement_stages:PayoutStage",
     "bench.settlement_stages:SuspenseStage",
+    "bench.settlement_stages:CreditStage",
 )
 
 

@@ -262,7 +262,10 @@ class Run:
     seconds: float = 0.0
 
 
-def run_stream(stream: str | Path, stages: list[Stage]) -> Run:
+def run_stream(
+    stream: str | Path, stages: list[Stage], observe: Callable[[CloudEvent], None] | None = None
+) -> Run:
+    """Every event of `stream` through `stages`; `observe` sees every output, in order."""
     result = Run()
     by_topic: dict[str, list[Stage]] = defaultdict(list)
     for stage in stages:
@@ -277,6 +280,8 @@ def run_stream(stream: str | Path, stages: list[Stage]) -> Run:
         while pending:
             output, origin = pending.popleft()
             result.outputs += 1
+            if observe is not None:
+                observe(output)
             _record(result, output, origin)
             for stage in by_topic.get(topic_for(output).name, ()):
                 if stage is not origin:

@@ -20,7 +20,7 @@ from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from schemas.topics import BANK_LINES, CUSTOMERS, INVOICES, MATCHES, SETTLEMENTS
-from services.domain import bank_routing, invoice_references, payouts, suspense
+from services.domain import bank_routing, credit, invoice_references, payouts, suspense
 from services.domain.bank_routing import IdPatterns, RoutingRules
 from services.domain.candidates import SearchBounds
 from services.domain.payers import PayerDirectory
@@ -153,3 +153,31 @@ class SuspenseStage:
             outputs.extend(out)
         self.today = event.data.date if self.today is None else max(self.today, event.data.date)
         return outputs
+
+
+class CreditStage:
+    """The credit processor's core (services/domain/credit.apply), one state per customer,
+    fed the ledger's balance.changed and the customers, as services/worker/credit_processor
+    feeds it. It decides no reason code, so it changes no score; it is here so that "all
+    the cores" of a run are all of them."""
+
+    name = "credit (services/domain/credit.apply)"
+    role = "credit"
+    reasons: frozenset[ReasonCode] = frozenset()
+    topics = frozenset({CUSTOMERS.name, MATCHES.name})
+
+    def __init__(self, _truth: Truth, _policy: Policy) -> None:
+        self.states: dict[str, credit.CreditState] = {}
+
+    def handle(self, event: CloudEvent) -> Outputs:
+        if isinstance(event, ev.CustomerUpserted | ev.BalanceChanged):
+            key = event.data.customer_id
+            if not key:
+                return ()
+            state = self.states.get(key) or credit.new_state(key)
+            self.states[key], outputs = credit.apply(state, event)
+            return outputs
+        return ()
+
+    def close_day(self, _event: ev.DayClosed) -> Outputs:
+        return ()

@@ -124,6 +124,13 @@ def money(ledger: Ledger, currency: str) -> Money:
 
 def assess(ledger: Ledger, policy: Policy) -> Assessment | None:
     """None until the ledger knows its currency (no order, invoice or payment yet)."""
+    assessed = assess_with_money(ledger, policy)
+    return None if assessed is None else assessed[0]
+
+
+def assess_with_money(ledger: Ledger, policy: Policy) -> tuple[Assessment, Money] | None:
+    """The assessment and the payment side it was made from, which the mismatch conditions
+    read too: summed once per event."""
     currency = currency_of(ledger)
     if currency is None:
         return None
@@ -146,7 +153,7 @@ def assess(ledger: Ledger, policy: Policy) -> Assessment | None:
         status = "settled" if m.settled >= paid - policy.tolerance(currency) else "paid"
     else:
         status = "partially_paid" if paid > 0 else "open"
-    return Assessment(
+    assessment = Assessment(
         currency=currency,
         receivable=owed,
         paid=paid,
@@ -158,3 +165,4 @@ def assess(ledger: Ledger, policy: Policy) -> Assessment | None:
         status=status,
         due_date=due_date(ledger),
     )
+    return assessment, m

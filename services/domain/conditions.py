@@ -44,12 +44,14 @@ SEVERITY: dict[ReasonCode, Severity] = {
 
 
 def conditions(
-    ledger: Ledger, now: Assessment, policy: Policy, today: date | None
+    ledger: Ledger, now: Assessment, policy: Policy, today: date | None, m: Money | None = None
 ) -> list[Condition]:
+    """`m`, when given, is `money(ledger, now.currency)`, already summed by the caller."""
     found = _foreign_currency(ledger, now.currency)
     if ledger.order is None:
         return found + _without_order(ledger, now, today)
-    m = money(ledger, now.currency)
+    if m is None:
+        m = money(ledger, now.currency)
     found += _chargebacks(ledger)
     found += _fee_differences(ledger, policy)
     found += _unsettled(ledger, now.currency, m, policy, today)

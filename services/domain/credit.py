@@ -11,17 +11,24 @@ snapshot changes nothing, and an event id seen before is ignored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
+
+from pydantic import TypeAdapter
 
 from schemas import events as ev
 from schemas.base import CloudEvent
+from services.domain import rows
+from services.domain.folding import evolve
+from services.domain.keyed import Keyed
 from services.domain.outputs import output
-from services.domain.stored import StoredState
+from services.domain.stored import StateFormatError, StoredState
 
 ZERO = Decimal(0)
-STATE_FORMAT = b"credit/1:"
+STATE_FORMAT = b"credit/2:"
+LEGACY_FORMAT = b"credit/1:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +37,15 @@ class CreditState:
     credit_limit: Decimal | None = None
     currency: str | None = None
     # order id -> (currency, exposure): the order's positive open balance, 0 when none.
-    orders: Mapping[str, tuple[str, Decimal]] = field(default_factory=dict)
+    orders: Keyed[tuple[str, Decimal]] = field(default_factory=Keyed)
     breached: bool = False
+    # The event ids of the customer's records. Not those of balance.changed: each states an
+    # order's whole balance, so applying one again changes nothing (as in suspense.py),
+    # and a customer's state must not grow with every balance it ever had.
     applied: frozenset[str] = frozenset()
+    # Exposure in `currency`, kept as each order changes, to compare with the limit on
+    # every event; the events themselves state `exposure(state)`, summed afresh.
+    running: Decimal = ZERO
 
 
 def new_state(customer_id: str) -> CreditState:
@@ -42,11 +55,15 @@ def new_state(customer_id: str) -> CreditState:
 def exposure(state: CreditState) -> Decimal:
     if state.currency is None:
         return ZERO
-    return sum((amount for cur, amount in state.orders.values() if cur == state.currency), ZERO)
+    currency = state.currency
+    # Exact while the total has at most 28 digits (the context's precision), far beyond any
+    # customer's exposure: so the order of the terms does not matter.
+    amounts = (amount for cur, amount in state.orders.unordered_values() if cur == currency)
+    return sum(amounts, ZERO)
 
 
 def over_limit(state: CreditState) -> bool:
-    return state.credit_limit is not None and exposure(state) > state.credit_limit
+    return state.credit_limit is not None and state.running > state.credit_limit
 
 
 def apply(state: CreditState, event: CloudEvent) -> tuple[CreditState, tuple[CloudEvent, ...]]:
@@ -55,27 +72,41 @@ def apply(state: CreditState, event: CloudEvent) -> tuple[CreditState, tuple[Clo
     updated = _record(state, event)
     if updated is state:
         return state, ()
-    updated = replace(updated, applied=state.applied | {event.id})
     now_over = over_limit(updated)
     if now_over == state.breached:
         return updated, ()
-    updated = replace(updated, breached=now_over)
+    updated = evolve(updated, breached=now_over)
     return updated, (_crossing(state, updated, event, now_over),)
 
 
 def _record(state: CreditState, event: CloudEvent) -> CreditState:
     if isinstance(event, ev.CustomerUpserted):
         customer = event.data
-        return replace(state, credit_limit=customer.credit_limit, currency=customer.currency)
+        return evolve(
+            state,
+            credit_limit=customer.credit_limit,
+            currency=customer.currency,
+            applied=state.applied | {event.id},
+            running=exposure(evolve(state, currency=customer.currency)),
+        )
     if isinstance(event, ev.BalanceChanged):
         d = event.data
         owed = ZERO if d.status == "cancelled" else max(d.open_balance, ZERO)
-        orders = dict(state.orders)
+        before = state.orders.get(d.order_id)
+        running = state.running
+        if before is not None and before[0] == state.currency:
+            running -= before[1]
         if owed:
-            orders[d.order_id] = (d.currency, owed)
+            if before == (d.currency, owed) and str(before[1]) == str(owed):
+                return state  # the same balance again (a copy, or a redelivery)
+            orders = state.orders.set(d.order_id, (d.currency, owed))
+            if d.currency == state.currency:
+                running += owed
         else:
-            orders.pop(d.order_id, None)  # keeps the state small: most orders get paid
-        return replace(state, orders=orders)
+            if before is None:
+                return state
+            orders = state.orders.remove(d.order_id)  # keeps the state small: most get paid
+        return evolve(state, orders=orders, running=running)
     return state
 
 
@@ -90,19 +121,84 @@ def _crossing(
         customer_id=after.customer_id,
         currency=named.currency,
         credit_limit=named.credit_limit,
-        exposure=exposure(replace(after, currency=named.currency)),
+        exposure=exposure(evolve(after, currency=named.currency)),
         at=cause.time,
     )
     cls = ev.CreditLimitBreached if breached else ev.CreditLimitRestored
     return output(cls, data, cause, after.customer_id)
 
 
-_STORED = StoredState(CreditState, STATE_FORMAT, "credit")
+# credit/2: [customer, limit, currency, breached, [applied ids], [[order, currency, owed]…]]
+# in key order; credit/1 (the dataclass as a JSON object, every balance id kept) still loads.
+@dataclass(frozen=True, slots=True)
+class _StoredV1:
+    customer_id: str
+    credit_limit: Decimal | None = None
+    currency: str | None = None
+    orders: dict[str, tuple[str, Decimal]] = field(default_factory=dict)
+    breached: bool = False
+    applied: frozenset[str] = frozenset()
+
+
+_LEGACY = StoredState(_StoredV1, LEGACY_FORMAT, "credit")
+_DOCUMENT: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
+    tuple[
+        str,
+        Decimal | None,
+        str | None,
+        bool,
+        tuple[str, ...],
+        tuple[tuple[str, str, Decimal], ...],
+    ]
+)
 
 
 def dump_state(state: CreditState) -> bytes:
-    return _STORED.dump(state)
+    orders = [(order_id, cur, owed) for order_id, (cur, owed) in state.orders.sorted_items()]
+    document = (
+        state.customer_id,
+        state.credit_limit,
+        state.currency,
+        state.breached,
+        sorted(state.applied),
+        orders,
+    )
+    return STATE_FORMAT + rows.dumps(document)
 
 
 def load_state(raw: bytes) -> CreditState:
-    return _STORED.load(raw)
+    if raw.startswith(LEGACY_FORMAT):
+        old = _LEGACY.load(raw)
+        # credit/1 kept every balance.changed id with the customers' ids, which it cannot
+        # tell apart: all are dropped, as balances are no longer remembered by id.
+        return _built(
+            old.customer_id,
+            old.credit_limit,
+            old.currency,
+            old.breached,
+            frozenset(),
+            old.orders.items(),
+        )
+    if not raw.startswith(STATE_FORMAT):
+        raise StateFormatError(
+            f"the credit table holds state in another format than this version reads "
+            f"({raw[:12]!r}…, expected {STATE_FORMAT!r} or {LEGACY_FORMAT!r}); start the "
+            "worker with a new O2C_APP_ID to rebuild it from the input topics"
+        )
+    customer_id, limit, currency, breached, applied, orders = _DOCUMENT.validate_json(
+        raw[len(STATE_FORMAT) :]
+    )
+    entries = ((order_id, (cur, owed)) for order_id, cur, owed in orders)
+    return _built(customer_id, limit, currency, breached, frozenset(applied), entries)
+
+
+def _built(
+    customer_id: str,
+    limit: Decimal | None,
+    currency: str | None,
+    breached: bool,
+    applied: frozenset[str],
+    entries: Iterable[tuple[str, tuple[str, Decimal]]],
+) -> CreditState:
+    state = CreditState(customer_id, limit, currency, Keyed(entries), breached, applied)
+    return evolve(state, running=exposure(state))

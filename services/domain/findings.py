@@ -11,7 +11,7 @@ from decimal import Decimal
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode, Severity
-from services.domain.outputs import derived_id, output
+from services.domain.outputs import derived_id, output, trusted
 
 SEVERITY: dict[ReasonCode, Severity] = {
     ReasonCode.PAYOUT_AMOUNT_MISMATCH: "high",
@@ -79,7 +79,8 @@ def reconcile(
 
 def detected(finding: Finding, cause: CloudEvent) -> ev.MismatchDetected:
     expected, actual = finding.expected, finding.actual
-    data = ev.MismatchDetectedData(
+    data = trusted(  # every field, in declaration order: see outputs.construct
+        ev.MismatchDetectedData,
         mismatch_id=finding.mismatch_id,
         reason=finding.reason,
         severity=SEVERITY.get(finding.reason, "medium"),
@@ -87,6 +88,8 @@ def detected(finding: Finding, cause: CloudEvent) -> ev.MismatchDetected:
         expected=expected,
         actual=actual,
         difference=None if expected is None or actual is None else actual - expected,
+        order_id=None,
+        payment_id=None,
         payout_id=finding.payout_id,
         line_id=finding.line_id,
         customer_id=finding.customer_id,
@@ -97,10 +100,14 @@ def detected(finding: Finding, cause: CloudEvent) -> ev.MismatchDetected:
 
 
 def resolved(mismatch: OpenFinding, cause: CloudEvent) -> ev.MismatchResolved:
-    data = ev.MismatchResolvedData(
+    data = trusted(
+        ev.MismatchResolvedData,
         mismatch_id=mismatch.mismatch_id,
         resolution="auto",
+        note=None,
         reason=mismatch.reason,
+        order_id=None,
+        payment_id=None,
         payout_id=mismatch.payout_id,
         line_id=mismatch.line_id,
         customer_id=mismatch.customer_id,

@@ -4,9 +4,10 @@ other event is recorded once per event id, then the state reports what changed."
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields
 from datetime import date
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from schemas import events as ev
 from schemas.base import CloudEvent
@@ -26,6 +27,33 @@ else:
 
 S = TypeVar("S", bound=Folded)
 Out = TypeVar("Out", bound=Sequence[CloudEvent])
+T = TypeVar("T")
+
+
+Layout = tuple[Callable[[Any], tuple[Any, ...]], dict[str, int]]
+_LAYOUTS: dict[type[Any], Layout] = {}
+
+
+def _layout(cls: type[Any]) -> Layout:
+    """A getter of every field at once, and each field's position."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        names = [f.name for f in fields(cls)]
+        assert len(names) > 1, "attrgetter of one name returns a value, not a tuple"
+        layout = _LAYOUTS[cls] = attrgetter(*names), {name: n for n, name in enumerate(names)}
+    return layout
+
+
+def evolve(state: T, **changes: Any) -> T:
+    """`dataclasses.replace(state, **changes)` for a dataclass of two or more fields, at
+    half the cost: the fields are read in one call and passed by position."""
+    cls: type[Any] = type(state)
+    values_of, position = _layout(cls)
+    values = list(values_of(state))
+    for name, value in changes.items():
+        values[position[name]] = value
+    evolved: T = cls(*values)
+    return evolved
 
 
 def apply_once(
@@ -41,5 +69,5 @@ def apply_once(
         return report(state, event, day)
     if event.id in state.applied_event_ids:
         return state, nothing
-    updated = replace(record(state, event), applied_event_ids=state.applied_event_ids | {event.id})
+    updated = evolve(record(state, event), applied_event_ids=state.applied_event_ids | {event.id})
     return report(updated, event, today)

@@ -19,8 +19,8 @@ from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from services.domain.findings import Finding, OpenFinding, reconcile
 from services.domain.folding import apply_once
-from services.domain.outputs import output
-from services.domain.stored import StoredState
+from services.domain.outputs import output, trusted
+from services.domain.stored import SortedIds, StoredState
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +49,8 @@ class InvoiceReferences:
     invoice_id: str
     invoice: InvoiceFacts | None = None
     waiting: tuple[NamingLine, ...] = ()  # lines naming the invoice before it was known
-    applied_lines: frozenset[str] = frozenset()
-    applied_event_ids: frozenset[str] = field(default_factory=frozenset)
+    applied_lines: SortedIds = frozenset()
+    applied_event_ids: SortedIds = field(default_factory=frozenset)
     open_mismatches: tuple[OpenFinding, ...] = ()
 
 
@@ -114,7 +114,9 @@ def _report(
 
 
 def _applied(line: NamingLine, order_id: str, cause: CloudEvent) -> ev.PaymentApplied:
-    data = ev.PaymentAppliedData(
+    data = trusted(
+        ev.PaymentAppliedData,
+        payment_id=None,
         line_id=line.line_id,
         order_id=order_id,
         amount=max(line.amount, Decimal(0)),

@@ -10,25 +10,26 @@ any arrival order of the same events folds to the same ledger.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import singledispatch
 from operator import attrgetter
-from typing import Annotated, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import PlainSerializer
+from pydantic import TypeAdapter
 
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import OrderStatus, ReasonCode
+from services.domain import rows
+from services.domain.folding import evolve
+from services.domain.stored import SortedIds, StoredState
 from services.domain.stored import StateFormatError as StateFormatError
-from services.domain.stored import StoredState
 
 ZERO = Decimal(0)
 
-# Stored sorted: a set's iteration order changes from process to process (string hashing is
-# salted), and the same ledger should always be the same bytes in its changelog.
-EventIds = Annotated[frozenset[str], PlainSerializer(sorted, return_type=list[str])]
+EventIds = SortedIds  # see stored.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,75 +227,123 @@ def _event_id(fact: object) -> str:
 
 def record(ledger: Ledger, event: CloudEvent) -> Ledger:
     """The ledger with the fact `event` carries (unchanged for events it does not hold)."""
-    i = event.id
-    match event:
-        case ev.OrderPlaced(data=d):
-            facts = OrderFacts(
-                i,
-                d.customer_id,
-                d.channel,
-                d.region,
-                d.currency,
-                d.total_amount,
-                d.placed_at,
-                d.payment_terms_days,
-            )
-            if ledger.order is not None and ledger.order.event_id <= i:
-                return ledger
-            return replace(ledger, order=facts)
-        case ev.OrderAmended(data=d):
-            amendment = Amendment(i, event.time, d.total_amount)
-            return replace(ledger, amendments=_with(ledger.amendments, amendment, _amendment_id))
-        case ev.OrderCancelled():
-            first = min(filter(None, (ledger.cancellation, i)))
-            return replace(ledger, cancellation=first)
-        case ev.InvoiceIssued(data=d):
-            invoice = Invoice(i, d.invoice_id, d.customer_id, d.amount, d.currency, d.due_date)
-            return replace(ledger, invoices=_with(ledger.invoices, invoice, _invoice_id))
-        case ev.CreditNoteIssued(data=d):
-            note = CreditNote(i, d.credit_note_id, d.amount, d.currency)
-            return replace(ledger, credit_notes=_with(ledger.credit_notes, note, _note_id))
-        case ev.PaymentCaptured(data=d):
-            capture = Capture(
-                i,
-                d.payment_id,
-                d.method,
-                d.amount,
-                d.currency,
-                d.fee_amount,
-                d.captured_at,
-                d.customer_id,
-            )
-            return replace(ledger, captures=_with(ledger.captures, capture, _payment_id))
-        case ev.PaymentReversed(data=d):
-            reversal = Reversal(i, d.payment_id, d.amount, d.currency)
-            return replace(ledger, reversals=_with(ledger.reversals, reversal, _reversal_id))
-        case ev.RefundIssued(data=d):
-            refund = Refund(i, d.refund_id, d.amount, d.currency)
-            return replace(ledger, refunds=_with(ledger.refunds, refund, _refund_id))
-        case ev.ChargebackOpened(data=d):
-            chargeback = Chargeback(i, d.chargeback_id, d.payment_id, d.amount, d.currency)
-            return replace(
-                ledger, chargebacks=_with(ledger.chargebacks, chargeback, _chargeback_id)
-            )
-        case ev.ChargebackResolved(data=d):
-            outcome = ChargebackOutcome(i, d.chargeback_id, d.outcome == "lost")
-            outcomes = _with(ledger.chargeback_outcomes, outcome, _outcome_id)
-            return replace(ledger, chargeback_outcomes=outcomes)
-        case ev.PaymentSettled(data=d):
-            where = d.payout_id or d.line_id
-            settlement = Settlement(
-                i, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency, d.fee, d.payout_id
-            )
-            return replace(
-                ledger, settlements=_with(ledger.settlements, settlement, _settlement_id)
-            )
-        case ev.PaymentApplied(data=d):
-            application_id = d.line_id or d.payment_id or i
-            application = Application(i, application_id, d.payment_id, d.amount, d.currency)
-            applications = _with(ledger.applications, application, _application_id)
-            return replace(ledger, applications=applications)
+    return _fact(event, ledger)
+
+
+# One small function per event type (the fold of eventsourcing's aggregate7): each returns
+# the ledger with the event's fact, built once with `evolve`.
+
+
+@singledispatch
+def _fact(_event: CloudEvent, ledger: Ledger) -> Ledger:
     return ledger
+
+
+@_fact.register
+def _(event: ev.OrderPlaced, ledger: Ledger) -> Ledger:
+    if ledger.order is not None and ledger.order.event_id <= event.id:
+        return ledger
+    d = event.data
+    facts = OrderFacts(
+        event.id,
+        d.customer_id,
+        d.channel,
+        d.region,
+        d.currency,
+        d.total_amount,
+        d.placed_at,
+        d.payment_terms_days,
+    )
+    return evolve(ledger, order=facts)
+
+
+@_fact.register
+def _(event: ev.OrderAmended, ledger: Ledger) -> Ledger:
+    amendment = Amendment(event.id, event.time, event.data.total_amount)
+    return evolve(ledger, amendments=_with(ledger.amendments, amendment, _amendment_id))
+
+
+@_fact.register
+def _(event: ev.OrderCancelled, ledger: Ledger) -> Ledger:
+    first = min(filter(None, (ledger.cancellation, event.id)))
+    return evolve(ledger, cancellation=first)
+
+
+@_fact.register
+def _(event: ev.InvoiceIssued, ledger: Ledger) -> Ledger:
+    d = event.data
+    invoice = Invoice(event.id, d.invoice_id, d.customer_id, d.amount, d.currency, d.due_date)
+    return evolve(ledger, invoices=_with(ledger.invoices, invoice, _invoice_id))
+
+
+@_fact.register
+def _(event: ev.CreditNoteIssued, ledger: Ledger) -> Ledger:
+    d = event.data
+    note = CreditNote(event.id, d.credit_note_id, d.amount, d.currency)
+    return evolve(ledger, credit_notes=_with(ledger.credit_notes, note, _note_id))
+
+
+@_fact.register
+def _(event: ev.PaymentCaptured, ledger: Ledger) -> Ledger:
+    d = event.data
+    capture = Capture(
+        event.id,
+        d.payment_id,
+        d.method,
+        d.amount,
+        d.currency,
+        d.fee_amount,
+        d.captured_at,
+        d.customer_id,
+    )
+    return evolve(ledger, captures=_with(ledger.captures, capture, _payment_id))
+
+
+@_fact.register
+def _(event: ev.PaymentReversed, ledger: Ledger) -> Ledger:
+    d = event.data
+    reversal = Reversal(event.id, d.payment_id, d.amount, d.currency)
+    return evolve(ledger, reversals=_with(ledger.reversals, reversal, _reversal_id))
+
+
+@_fact.register
+def _(event: ev.RefundIssued, ledger: Ledger) -> Ledger:
+    d = event.data
+    refund = Refund(event.id, d.refund_id, d.amount, d.currency)
+    return evolve(ledger, refunds=_with(ledger.refunds, refund, _refund_id))
+
+
+@_fact.register
+def _(event: ev.ChargebackOpened, ledger: Ledger) -> Ledger:
+    d = event.data
+    chargeback = Chargeback(event.id, d.chargeback_id, d.payment_id, d.amount, d.currency)
+    return evolve(ledger, chargebacks=_with(ledger.chargebacks, chargeback, _chargeback_id))
+
+
+@_fact.register
+def _(event: ev.ChargebackResolved, ledger: Ledger) -> Ledger:
+    d = event.data
+    outcome = ChargebackOutcome(event.id, d.chargeback_id, d.outcome == "lost")
+    outcomes = _with(ledger.chargeback_outcomes, outcome, _outcome_id)
+    return evolve(ledger, chargeback_outcomes=outcomes)
+
+
+@_fact.register
+def _(event: ev.PaymentSettled, ledger: Ledger) -> Ledger:
+    d = event.data
+    where = d.payout_id or d.line_id
+    settlement = Settlement(
+        event.id, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency, d.fee, d.payout_id
+    )
+    return evolve(ledger, settlements=_with(ledger.settlements, settlement, _settlement_id))
+
+
+@_fact.register
+def _(event: ev.PaymentApplied, ledger: Ledger) -> Ledger:
+    d = event.data
+    application_id = d.line_id or d.payment_id or event.id
+    application = Application(event.id, application_id, d.payment_id, d.amount, d.currency)
+    return evolve(ledger, applications=_with(ledger.applications, application, _application_id))
 
 
 _amendment_id = attrgetter("event_id")
@@ -329,22 +378,106 @@ LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
 
 # After the format line, one byte says whether a later business day may change the ledger
 # (b"t") or not (b"-"), so closing a day can skip most ledgers without parsing them.
-STATE_FORMAT = b"ledger/3\n"
-_STORED = StoredState(Ledger, STATE_FORMAT, "ledger")
+# ledger/4 then stores the ledger as one JSON array of rows (services/domain/rows.py), in
+# the order of _FACTS below; ledger/3, JSON objects with every field named, is still read.
+STATE_FORMAT = b"ledger/4\n"
+LEGACY_FORMAT = b"ledger/3\n"
+_LEGACY = StoredState(Ledger, LEGACY_FORMAT, "ledger")
 _TIME_DRIVEN, _TIMELESS = b"t", b"-"
+
+# The tuples of facts, in stored order, with the class of their rows.
+_FACTS: tuple[tuple[str, type[object]], ...] = (
+    ("amendments", Amendment),
+    ("invoices", Invoice),
+    ("credit_notes", CreditNote),
+    ("captures", Capture),
+    ("reversals", Reversal),
+    ("refunds", Refund),
+    ("chargebacks", Chargeback),
+    ("chargeback_outcomes", ChargebackOutcome),
+    ("settlements", Settlement),
+    ("applications", Application),
+)
+_FACT_TUPLES = attrgetter(*(name for name, _ in _FACTS))
+
+
+def _fact_event_ids(
+    order: OrderFacts | None, cancellation: str | None, facts: Sequence[Sequence[object]]
+) -> set[str]:
+    """The event ids the facts themselves name: applied_event_ids need not repeat them."""
+    ids = {_event_id(f) for tuple_ in facts for f in tuple_}
+    if order is not None:
+        ids.add(order.event_id)
+    if cancellation is not None:
+        ids.add(cancellation)
+    return ids
 
 
 def dump_state(ledger: Ledger, *, time_driven: bool = True) -> bytes:
-    return _STORED.dump(ledger, _TIME_DRIVEN if time_driven else _TIMELESS)
+    named = _fact_event_ids(ledger.order, ledger.cancellation, _FACT_TUPLES(ledger))
+    applied = ledger.applied_event_ids
+    document = [
+        ledger.key,
+        None if ledger.order is None else rows.row(ledger.order),
+        ledger.cancellation,
+        *(rows.rows(facts) if facts else () for facts in _FACT_TUPLES(ledger)),
+        None if ledger.reported is None else rows.row(ledger.reported),
+        rows.rows(ledger.open_mismatches),
+        sorted(applied - named),  # applied ids that no fact names
+        sorted(named - applied),  # and the other way round: none, unless built by hand
+    ]
+    flag = _TIME_DRIVEN if time_driven else _TIMELESS
+    return STATE_FORMAT + flag + rows.dumps(document)
+
+
+_DOCUMENT: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
+    rows.tuple_of(
+        str,  # key
+        rows.row_type(OrderFacts) | None,
+        str | None,  # cancellation
+        *(tuple[rows.row_type(cls), ...] for _, cls in _FACTS),  # type: ignore[misc]
+        rows.row_type(Assessment) | None,
+        tuple[rows.row_type(OpenMismatch), ...],  # type: ignore[misc]
+        tuple[str, ...],  # applied event ids no fact names
+        tuple[str, ...],  # fact event ids not applied
+    )
+)
 
 
 def load_state(raw: bytes) -> Ledger:
-    return _STORED.load(raw, prefix_length=1)
+    if raw.startswith(LEGACY_FORMAT):
+        return _LEGACY.load(raw, prefix_length=1)
+    _check(raw)
+    key, order, cancellation, *rest = _DOCUMENT.validate_json(raw[len(STATE_FORMAT) + 1 :])
+    facts = rest[: len(_FACTS)]
+    reported, open_mismatches, unnamed, not_applied = rest[len(_FACTS) :]
+    applied = _fact_event_ids(order, cancellation, facts)
+    if unnamed or not_applied:
+        applied = (applied | set(unnamed)) - set(not_applied)
+    return Ledger(
+        key,
+        order,
+        cancellation=cancellation,
+        applied_event_ids=frozenset(applied),
+        reported=reported,
+        open_mismatches=open_mismatches,
+        **{name: f for (name, _), f in zip(_FACTS, facts, strict=True)},
+    )
+
+
+def _check(raw: bytes) -> None:
+    if not raw.startswith(STATE_FORMAT):
+        raise StateFormatError(
+            f"the ledger table holds state in another format than this version "
+            f"reads ({raw[:12]!r}…, expected {STATE_FORMAT!r} or {LEGACY_FORMAT!r}); start "
+            "the worker with a new O2C_APP_ID to rebuild it from the input topics"
+        )
 
 
 def stored_time_driven(raw: bytes) -> bool:
     """Whether the stored ledger was marked as one a later business day may change."""
-    _STORED.check(raw)
+    if not raw.startswith(LEGACY_FORMAT):
+        _check(raw)
     return raw[len(STATE_FORMAT) : len(STATE_FORMAT) + 1] != _TIMELESS
 
 

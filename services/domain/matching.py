@@ -8,14 +8,13 @@ the shell keeps; a `day.closed` event re-assesses a ledger on the new day.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 from schemas import events as ev
 from schemas.base import CloudEvent
-from services.domain.assessment import assess
+from services.domain.assessment import Money, assess_with_money
 from services.domain.conditions import SEVERITY, Condition, conditions
-from services.domain.folding import apply_once
+from services.domain.folding import apply_once, evolve
 from services.domain.ledger import Assessment, Ledger, OpenMismatch, Outputs, record
 from services.domain.outputs import derived_id, output, trusted
 from services.domain.policy import Policy
@@ -52,9 +51,10 @@ def report(
     ledger: Ledger, cause: CloudEvent, policy: Policy, today: date | None
 ) -> tuple[Ledger, Outputs]:
     """Outputs for what changed since the last report, and the ledger that remembers it."""
-    now = assess(ledger, policy)
-    if now is None:
+    assessed = assess_with_money(ledger, policy)
+    if assessed is None:
         return ledger, ()
+    now, m = assessed
     before = ledger.reported
     outputs: list[CloudEvent] = []
     if ledger.order is not None:
@@ -65,14 +65,14 @@ def report(
             outputs.append(_writeoff(ledger, now, cause, now.written_off - written_off_before))
         if now.matched and not (before and before.matched):
             outputs.append(_matched(ledger, now, cause))
-    open_mismatches, changes = _mismatch_changes(ledger, now, policy, today, cause)
+    open_mismatches, changes = _mismatch_changes(ledger, now, m, policy, today, cause)
     outputs.extend(changes)
     # A balance is reported only once the order is known: an assessment from an invoice or
     # a payment that came first must not pass for the balance.changed never sent.
     reported = now if ledger.order is not None else None
     if reported == before and open_mismatches == ledger.open_mismatches:
         return ledger, outputs
-    return replace(ledger, reported=reported, open_mismatches=open_mismatches), outputs
+    return evolve(ledger, reported=reported, open_mismatches=open_mismatches), outputs
 
 
 def _balance_view(a: Assessment) -> tuple[object, ...]:
@@ -80,11 +80,16 @@ def _balance_view(a: Assessment) -> tuple[object, ...]:
 
 
 def _mismatch_changes(
-    ledger: Ledger, now: Assessment, policy: Policy, today: date | None, cause: CloudEvent
+    ledger: Ledger,
+    now: Assessment,
+    m: Money,
+    policy: Policy,
+    today: date | None,
+    cause: CloudEvent,
 ) -> tuple[tuple[OpenMismatch, ...], list[CloudEvent]]:
     holding = {
         derived_id(ledger.key, c.reason, c.discriminator): c
-        for c in conditions(ledger, now, policy, today)
+        for c in conditions(ledger, now, policy, today, m)
     }
     outputs: list[CloudEvent] = []
     still_open = []

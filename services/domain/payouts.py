@@ -24,7 +24,7 @@ from services.domain.findings import Finding, OpenFinding, reconcile
 from services.domain.folding import apply_once
 from services.domain.outputs import output, trusted
 from services.domain.policy import Policy
-from services.domain.stored import StoredState
+from services.domain.stored import SortedIds, StoredState
 
 ZERO = Decimal(0)
 
@@ -74,7 +74,7 @@ class PayoutState:
     report: Report | None = None
     lines: tuple[Line, ...] = ()
     matched_line: str | None = None
-    applied_event_ids: frozenset[str] = frozenset()
+    applied_event_ids: SortedIds = frozenset()
     open_mismatches: tuple[OpenFinding, ...] = ()
 
 

@@ -6,11 +6,15 @@ be read: the worker then needs a new application id, which rebuilds it from the 
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import PlainSerializer, TypeAdapter
 
 S = TypeVar("S")
+
+# Stored sorted: a set's iteration order changes from process to process (string hashing is
+# salted), and the same state should always be the same bytes in its changelog.
+SortedIds = Annotated[frozenset[str], PlainSerializer(sorted, return_type=list[str])]
 
 
 class StateFormatError(RuntimeError):

@@ -20,15 +20,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from typing import Any
+
+from pydantic import TypeAdapter
 
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode
+from services.domain import rows
 from services.domain.candidates import Candidate, OpenItem, SearchBounds, propose
 from services.domain.findings import Finding, OpenFinding, reconcile
-from services.domain.outputs import output
+from services.domain.folding import evolve
+from services.domain.keyed import Keyed
+from services.domain.outputs import output, trusted
 from services.domain.policy import Policy
-from services.domain.stored import StoredState
+from services.domain.stored import StateFormatError, StoredState
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -62,7 +68,8 @@ class SuspenseRules:
 @dataclass(frozen=True, slots=True)
 class Suspense:
     customer_id: str
-    items: tuple[OpenItem, ...] = ()  # by order id
+    # Open items by order id: a balance.changed replaces one without copying the others.
+    items: Keyed[OpenItem] = field(default_factory=Keyed)
     lines: tuple[SuspendedLine, ...] = ()  # by booking date, then line id
     pending: tuple[Pending, ...] = ()
     applied_lines: frozenset[str] = frozenset()
@@ -83,7 +90,7 @@ def apply(
     if isinstance(event, ev.BankLineBooked):
         # A balance.changed states an order's whole balance, so applying it again changes
         # nothing; only lines are remembered, or a busy customer's state would grow forever.
-        updated = replace(updated, applied_event_ids=state.applied_event_ids | {event.id})
+        updated = evolve(updated, applied_event_ids=state.applied_event_ids | {event.id})
     if not updated.lines and not updated.open_mismatches:
         return updated, []  # nothing in suspense: an open item changed, no line waits for it
     return settle_lines(updated, event, rules)
@@ -99,18 +106,23 @@ def _record(state: Suspense, event: CloudEvent, payer_confidence: Decimal) -> Su
                 event.id, d.line_id, d.amount, d.currency, d.booking_date, payer_confidence
             )
             lines = sorted((*state.lines, line), key=lambda x: (x.booking_date, x.line_id))
-            return replace(state, lines=tuple(lines))
+            return evolve(state, lines=tuple(lines))
         case ev.BalanceChanged(data=d):
-            others = [i for i in state.items if i.order_id != d.order_id]
+            item = None
             if d.status in OPEN_STATUSES and d.open_balance > 0:
-                others.append(OpenItem(d.order_id, d.currency, d.open_balance, d.due_date))
-            pending = tuple(p for p in state.pending if p.application_id != event.causationid)
-            items = tuple(sorted(others, key=lambda i: i.order_id))
-            if items == state.items and pending == state.pending:
+                item = OpenItem(d.order_id, d.currency, d.open_balance, d.due_date)
+            pending = state.pending
+            if any(p.application_id == event.causationid for p in pending):
+                pending = tuple(p for p in pending if p.application_id != event.causationid)
+            if item == state.items.get(d.order_id) and pending is state.pending:
                 # The same object back, so the worker writes nothing: most balances of a
                 # retail customer (paid at once, no line waiting) change no open item.
                 return state
-            return replace(state, items=items, pending=pending)
+            if item is None:
+                items = state.items.remove(d.order_id)
+            else:
+                items = state.items.set(d.order_id, item)
+            return evolve(state, items=items, pending=pending)
     return state
 
 
@@ -119,7 +131,10 @@ def available(state: Suspense) -> list[OpenItem]:
     held: dict[str, Decimal] = {}
     for p in state.pending:
         held[p.order_id] = held.get(p.order_id, ZERO) + p.amount
-    left = [replace(i, open_amount=i.open_amount - held.get(i.order_id, ZERO)) for i in state.items]
+    left = [
+        replace(i, open_amount=i.open_amount - held.get(i.order_id, ZERO))
+        for i in state.items.sorted_values()
+    ]
     return [i for i in left if i.open_amount > 0]
 
 
@@ -156,7 +171,7 @@ def settle_lines(
         findings.append(_finding(state.customer_id, line, proposals.candidates))
     open_now, changes = reconcile(state.open_mismatches, findings, cause)
     outputs += changes
-    updated = replace(
+    updated = evolve(
         state,
         lines=tuple(still_suspended),
         pending=tuple(pending),
@@ -176,7 +191,9 @@ def _applications(
     return [
         output(
             ev.PaymentApplied,
-            ev.PaymentAppliedData(
+            trusted(
+                ev.PaymentAppliedData,
+                payment_id=None,
                 line_id=line.line_id,
                 order_id=item.order_id,
                 amount=max(ZERO, amount),
@@ -213,13 +230,75 @@ def _finding(customer_id: str, line: SuspendedLine, candidates: Sequence[Candida
 
 # --- storage ------------------------------------------------------------------------------
 
-STATE_FORMAT = b"suspense/1\n"
-_STORED = StoredState(Suspense, STATE_FORMAT, "suspense")
+# suspense/2: one JSON array of rows (services/domain/rows.py), sets sorted so that a state
+# is the same bytes in every process; suspense/1 (the dataclass as JSON objects) still loads.
+STATE_FORMAT = b"suspense/2\n"
+LEGACY_FORMAT = b"suspense/1\n"
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredV1:
+    customer_id: str
+    items: tuple[OpenItem, ...] = ()
+    lines: tuple[SuspendedLine, ...] = ()
+    pending: tuple[Pending, ...] = ()
+    applied_lines: frozenset[str] = frozenset()
+    applied_event_ids: frozenset[str] = frozenset()
+    open_mismatches: tuple[OpenFinding, ...] = ()
+
+
+_LEGACY = StoredState(_StoredV1, LEGACY_FORMAT, "suspense")
+_DOCUMENT: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
+    rows.tuple_of(
+        str,
+        tuple[rows.row_type(OpenItem), ...],  # type: ignore[misc]
+        tuple[rows.row_type(SuspendedLine), ...],  # type: ignore[misc]
+        tuple[rows.row_type(Pending), ...],  # type: ignore[misc]
+        tuple[str, ...],
+        tuple[str, ...],
+        tuple[rows.row_type(OpenFinding), ...],  # type: ignore[misc]
+    )
+)
 
 
 def dump_state(state: Suspense) -> bytes:
-    return _STORED.dump(state)
+    document = (
+        state.customer_id,
+        rows.rows(state.items.sorted_values()),
+        rows.rows(state.lines),
+        rows.rows(state.pending),
+        sorted(state.applied_lines),
+        sorted(state.applied_event_ids),
+        rows.rows(state.open_mismatches),
+    )
+    return STATE_FORMAT + rows.dumps(document)
 
 
 def load_state(raw: bytes) -> Suspense:
-    return _STORED.load(raw)
+    if raw.startswith(LEGACY_FORMAT):
+        old = _LEGACY.load(raw)
+        items, lines, pending = old.items, old.lines, old.pending
+        customer_id, applied_lines, applied_ids = (
+            old.customer_id,
+            old.applied_lines,
+            old.applied_event_ids,
+        )
+        open_mismatches = old.open_mismatches
+    elif raw.startswith(STATE_FORMAT):
+        document = _DOCUMENT.validate_json(raw[len(STATE_FORMAT) :])
+        customer_id, items, lines, pending, applied_lines, applied_ids, open_mismatches = document
+    else:
+        raise StateFormatError(
+            f"the suspense table holds state in another format than this version reads "
+            f"({raw[:12]!r}…, expected {STATE_FORMAT!r} or {LEGACY_FORMAT!r}); start the "
+            "worker with a new O2C_APP_ID to rebuild it from the input topics"
+        )
+    return Suspense(
+        customer_id,
+        Keyed((i.order_id, i) for i in items),
+        lines,
+        pending,
+        frozenset(applied_lines),
+        frozenset(applied_ids),
+        open_mismatches,
+    )

@@ -135,3 +135,42 @@ def test_outputs_alternate_and_end_in_the_state_of_the_last_exposure(amounts: li
     assert all(a is not b for a, b in itertools.pairwise(kinds))
     assert not kinds or kinds[0] is ev.CreditLimitBreached
     assert state.breached == (amounts[-1] > 1000)
+
+
+# Written by credit/1, which kept every balance.changed id it had applied.
+CREDIT_1 = (
+    b'credit/1:{"customer_id":"C-7","credit_limit":"1000.00","currency":"CNY",'
+    b'"orders":{"O-1":["CNY","1500.00"],"O-2":["USD","3.5"]},"breached":true,'
+    b'"applied":["e-customer","e-balance-1","e-balance-2"]}'
+)
+
+
+def test_state_of_the_previous_format_still_loads() -> None:
+    state = load_state(CREDIT_1)
+    assert state.breached
+    assert state.credit_limit == Decimal("1000.00")
+    assert dict(state.orders) == {
+        "O-1": ("CNY", Decimal("1500.00")),
+        "O-2": ("USD", Decimal("3.5")),
+    }
+    assert exposure(state) == Decimal("1500.00")
+    assert load_state(dump_state(state)) == state
+    _, outputs = apply(state, balance("O-1", "10.00"))
+    assert [type(o) for o in outputs] == [ev.CreditLimitRestored]
+
+
+def test_the_state_holds_open_orders_only_not_every_balance_ever_applied() -> None:
+    events = [customer("1000.00")]
+    for n in range(200):
+        events += [balance(f"O-{n}", "10.00"), balance(f"O-{n}", "0", status="paid")]
+    state, _ = run(*events, balance("O-open", "5.00"))
+    assert dict(state.orders) == {"O-open": ("CNY", Decimal("5.00"))}
+    assert len(state.applied) == 1  # the customer's record
+    assert len(dump_state(state)) < 200
+
+
+def test_stored_credit_state_is_the_same_bytes_whatever_the_order_of_updates() -> None:
+    record, one, two = customer("1000.00"), balance("O-1", "1.00"), balance("O-2", "2.00")
+    a, _ = run(record, one, two)
+    b, _ = run(record, two, one)
+    assert dump_state(a) == dump_state(b)

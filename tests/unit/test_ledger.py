@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -495,3 +495,60 @@ def test_stored_ledger_is_the_same_bytes_in_every_process() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(stored) == 1
+
+
+# Written by the version before ledger/4 (bench/golden.py's throughput stream, ORD-00003).
+LEDGER_3 = (
+    b'ledger/3\nt{"key":"ORD-00003","order":{"event_id":"8ad93bab-9346-50b3-9868-97083d3fd3c4",'
+    b'"customer_id":"CUST-003","channel":"pos","region":null,"currency":"CNY","total":"800.88",'
+    b'"placed_at":"2026-11-02T09:21:00Z","terms_days":0},"amendments":[],"cancellation":null,'
+    b'"invoices":[],"credit_notes":[],"captures":[{"event_id":"98e71dfc-1b21-5d3f-abe2-'
+    b'20826e81496d","payment_id":"pay-00003","method":"card","amount":"800.88","currency":"CNY",'
+    b'"fee":null,"captured_at":"2026-11-02T09:23:00Z","customer_id":null},{"event_id":"b8b95ebe-'
+    b'32b6-5869-8002-c24acca0dbf2","payment_id":"pay-00003-b","method":"card","amount":"800.88",'
+    b'"currency":"CNY","fee":null,"captured_at":"2026-11-02T09:24:00Z","customer_id":null}],'
+    b'"reversals":[],"refunds":[],"chargebacks":[],"chargeback_outcomes":[],"settlements":[],'
+    b'"applications":[],"applied_event_ids":["8ad93bab-9346-50b3-9868-97083d3fd3c4","98e71dfc-'
+    b'1b21-5d3f-abe2-20826e81496d","b8b95ebe-32b6-5869-8002-c24acca0dbf2"],"reported":{"currency"'
+    b':"CNY","receivable":"800.88","paid":"1601.76","refunded":"0","settled":"0","written_off":'
+    b'"0","open_balance":"-800.88","matched":false,"status":"overpaid","due_date":"2026-11-02"},'
+    b'"open_mismatches":[{"mismatch_id":"9d446bcc-3474-5406-b552-581d61c889a6","reason":'
+    b'"DUPLICATE_PAYMENT","discriminator":"pay-00003-b"}]}'
+)
+
+
+def test_a_ledger_stored_in_the_previous_format_still_loads() -> None:
+    from services.domain.ledger import STATE_FORMAT, stored_time_driven
+
+    ledger = load_state(LEDGER_3)
+    assert ledger.key == "ORD-00003"
+    assert [c.payment_id for c in ledger.captures] == ["pay-00003", "pay-00003-b"]
+    assert ledger.reported is not None
+    assert ledger.reported.open_balance == Decimal("-800.88")
+    assert len(ledger.applied_event_ids) == 3
+    assert stored_time_driven(LEDGER_3)
+    rewritten = dump_state(ledger)
+    assert rewritten.startswith(STATE_FORMAT)
+    assert load_state(rewritten) == ledger
+    assert len(rewritten) < len(LEDGER_3) / 2
+
+
+def test_stored_ledger_keeps_every_decimal_and_offset_exactly() -> None:
+    """1.50 is not 1.5 on the wire, and 00:30+01:00 is on another day than 23:30Z."""
+    from datetime import timedelta, timezone
+
+    placed = datetime(2026, 11, 3, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    ledger, _ = fold(
+        [
+            order_placed("ORD-1", "100.50", at=placed),
+            payment_captured("p1", "ORD-1", "100.5"),
+        ]
+    )
+    again = load_state(dump_state(ledger))
+    assert again.order is not None
+    assert ledger.order is not None
+    assert str(again.order.total) == str(ledger.order.total) == "100.50"
+    assert str(again.captures[0].amount) == "100.5"
+    assert again.order.placed_at.utcoffset() == timedelta(hours=1)
+    assert again.order.placed_at.date() == placed.date()
+    assert again == ledger

@@ -171,3 +171,48 @@ def test_balance_that_changes_no_open_item_returns_the_same_state_so_nothing_is_
     again, _ = apply(with_item, balance("O-2", "40.00"), RULES)
     assert with_item is not state
     assert again is with_item
+
+
+# Written by suspense/1: two equal open items, a line of 80.00 (ambiguous) and one of 5.00.
+SUSPENSE_1 = (
+    b'suspense/1\n{"customer_id":"C-1","items":[{"order_id":"O-1","currency":"CNY",'
+    b'"open_amount":"80.00","due_date":"2026-12-02"},{"order_id":"O-2","currency":"CNY",'
+    b'"open_amount":"80.00","due_date":"2026-12-02"}],"lines":[{"event_id":"84129353-cc11-4a07-'
+    b'9c69-9b76ae4b72f5","line_id":"L-1","amount":"80.00","currency":"CNY","booking_date":'
+    b'"2026-11-02","payer_confidence":"1"},{"event_id":"76993df6-3ec7-4c09-a511-14ebe89f22da",'
+    b'"line_id":"L-2","amount":"5.00","currency":"CNY","booking_date":"2026-11-02",'
+    b'"payer_confidence":"1"}],"pending":[],"applied_lines":[],"applied_event_ids":["84129353-'
+    b'cc11-4a07-9c69-9b76ae4b72f5","76993df6-3ec7-4c09-a511-14ebe89f22da"],"open_mismatches":'
+    b'[{"mismatch_id":"4af665ef-319e-559c-98d1-997a39d32bea","reason":"UNMATCHED_BANK_LINE",'
+    b'"payout_id":null,"line_id":"L-2","customer_id":"C-1"},{"mismatch_id":"964b186c-5350-54c0-'
+    b'b39a-913df8cfa447","reason":"AMBIGUOUS_BANK_LINE","payout_id":null,"line_id":"L-1",'
+    b'"customer_id":"C-1"}]}'
+)
+
+
+def test_state_of_the_previous_format_still_loads_and_settles_as_before() -> None:
+    from services.domain.suspense import STATE_FORMAT, dump_state, load_state
+
+    state = load_state(SUSPENSE_1)
+    assert list(state.items) == ["O-1", "O-2"]
+    assert [x.line_id for x in state.lines] == ["L-1", "L-2"]
+    assert len(state.open_mismatches) == 2
+    rewritten = dump_state(state)
+    assert rewritten.startswith(STATE_FORMAT)
+    assert load_state(rewritten) == state
+    assert len(rewritten) < len(SUSPENSE_1)
+    # O-2 is paid: the 80.00 line now has one candidate, and is applied to O-1.
+    after, outputs = apply(state, balance("O-2", "0", status="paid"), RULES)
+    assert applied(outputs) == {"O-1": Decimal("80.00")}
+    assert [x.line_id for x in after.lines] == ["L-2"]
+
+
+def test_a_balance_costs_the_same_whatever_the_customer_holds_and_shares_nothing() -> None:
+    """An update leaves the earlier state as it was (the map is copied, never changed)."""
+    state, _ = fold([balance(f"O-{n}", "10.00") for n in range(300)])
+    before = dict(state.items)
+    later, _ = fold([balance("O-7", "4.00"), balance("O-8", "0", status="paid")], state)
+    assert dict(state.items) == before
+    assert later.items["O-7"].open_amount == Decimal("4.00")
+    assert "O-8" not in later.items
+    assert len(later.items) == 299
