@@ -19,7 +19,7 @@ from services.domain.credit import CreditState, apply, dump_state, load_state, n
 from services.runtime.edge import RawMessage
 from services.runtime.processor import ProcessorSpec
 from services.runtime.store import Codec, StoreSpec
-from services.worker.keyed import Core, Keyed
+from services.worker.keyed_processor import Core, Keyed
 
 CREDIT_INPUTS = (CUSTOMERS, BALANCES_BY_CUSTOMER)
 

@@ -36,7 +36,7 @@ from services.runtime.edge import RawMessage
 from services.runtime.processor import ProcessorSpec, Task
 from services.runtime.store import Codec, StoreSpec
 from services.settings import Settings
-from services.worker.keyed import BOOKKEEPING, Core, Keyed
+from services.worker.keyed_processor import BOOKKEEPING, Core, Keyed
 
 # In event-time ties, earlier inputs first: an order before a payment of the same instant.
 LEDGER_INPUTS = (ORDERS, INVOICES, PAYMENTS, REFUNDS, LEDGER_FACTS, PAYMENTS_BY_ORDER, CLOCK_FANOUT)

@@ -41,7 +41,7 @@ from services.runtime.processor import ProcessorSpec, Task
 from services.runtime.store import Codec, StoreSpec
 from services.settings import Settings
 from services.worker.customer_directory import CustomerDirectory
-from services.worker.keyed import Core, Keyed
+from services.worker.keyed_processor import Core, Keyed
 
 log = logging.getLogger(__name__)
 
