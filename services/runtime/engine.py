@@ -160,7 +160,9 @@ class Runtime:
             else None,
         )
         self.memory = Memory(settings.rocksdb_write_buffer_mb, settings.rocksdb_block_cache_mb)
-        self.state_dir = Path(settings.state_dir) / settings.app_id
+        # One directory per process: processes of one machine hand tasks to each other in a
+        # rebalance, and one may still hold a task's database open when the next opens it.
+        self.state_dir = Path(settings.state_dir) / settings.app_id / settings.instance_id
         self.processors: dict[str, Processor] = {s.name: s.build() for s in self.specs}
         self.outputs = {s.name: Outputs(s.name, settings.source, self.delivery) for s in specs}
         self.readers: dict[str, list[ProcessorSpec[Any]]] = {}

@@ -17,6 +17,10 @@ from services.worker.processors import worker_specs
 
 log = logging.getLogger(__name__)
 
+# The first pause before a stopped worker process is started again; it doubles while the
+# process keeps stopping within a minute of its start.
+RESTART_PAUSE_SECONDS = 1.0
+
 
 def run_worker(settings: Settings, metrics_port: int | None = None, processes: int = 1) -> int:
     logging.basicConfig(
@@ -32,20 +36,19 @@ def run_worker(settings: Settings, metrics_port: int | None = None, processes: i
 
 
 def _run_processes(settings: Settings, count: int, metrics_port: int | None) -> int:
-    """N worker processes in one consumer group, each with its own metrics port (the
-    base port + its number) and instance id. A process that stops stops the others: the
-    supervisor (compose, k8s, systemd) then restarts the worker as a whole."""
+    """N worker processes in one consumer group, each with its own metrics port (the base
+    port + its number) and instance id. A process that stops is started again, after a
+    pause that grows while it keeps stopping (a core that fails on every try), as a
+    deployment's restart policy would; SIGTERM or SIGINT stops them all."""
     base = settings.metrics_port if metrics_port is None else metrics_port
-    children = []
-    for number in range(count):
-        env = dict(os.environ)
-        env["O2C_INSTANCE_ID"] = f"{settings.instance_id}-{number}"
-        port = base + number if base else 0
-        command = [sys.executable, "-m", "services.cli.main", "worker", "--processes", "1"]
-        command += ["--metrics-port", str(port)]
-        children.append(subprocess.Popen(command, env=env))
+    children = [_spawn(settings, number, base) for number in range(count)]
+    started = [time.monotonic()] * count
+    pauses = [RESTART_PAUSE_SECONDS] * count
+    stopping = False
 
     def forward(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
@@ -53,15 +56,35 @@ def _run_processes(settings: Settings, count: int, metrics_port: int | None) -> 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     log.info("started %d worker processes in group %s", count, settings.app_id)
-    status = 0
-    while any(child.poll() is None for child in children):
-        for child in children:
+    while not stopping:
+        for number, child in enumerate(children):
             code = child.poll()
-            if code is not None and code != 0 and status == 0:
-                status = code
-                log.error(
-                    "worker process %d stopped with status %d; stopping the others", child.pid, code
-                )
-                forward(signal.SIGTERM, None)
+            if code is None or stopping:
+                continue
+            ran = time.monotonic() - started[number]
+            if ran > 60:
+                pauses[number] = RESTART_PAUSE_SECONDS
+            log.error(
+                "worker process %d stopped with status %d after %.0fs; starting it again in %.0fs",
+                number,
+                code,
+                ran,
+                pauses[number],
+            )
+            time.sleep(pauses[number])
+            pauses[number] = min(pauses[number] * 2, 60.0)
+            if not stopping:
+                children[number] = _spawn(settings, number, base)
+                started[number] = time.monotonic()
         time.sleep(0.2)
-    return status or max((c.returncode or 0) for c in children)
+    for child in children:
+        child.wait()
+    return 0
+
+
+def _spawn(settings: Settings, number: int, base_port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["O2C_INSTANCE_ID"] = f"{settings.instance_id}-{number}"
+    port = base_port + number if base_port else 0
+    command = [sys.executable, "-m", "services.cli.main", "worker", "--processes", "1"]
+    return subprocess.Popen([*command, "--metrics-port", str(port)], env=env)
