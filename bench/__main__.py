@@ -37,6 +37,8 @@ from services.settings import get_settings
 from services.simulator import SimConfig, simulate
 
 RESULTS = Path(__file__).parent / "results"
+# balance.changed copies waiting for credit and suspense in the head-of-line latency run
+FLOOD = 80_000
 # The real payout and suspense cores, in place of the truth-driven oracles; and the credit
 # core, which decides no reason code but belongs to "all the cores" of the run's timing.
 REAL_SETTLEMENT_STAGES = (
@@ -274,6 +276,25 @@ def _through_the_broker(args: argparse.Namespace, exactly_once_too: bool) -> dic
                 [(guarantee, *(r.get(c, "-") for c in columns)) for r in results[key]],
             )
         )
+    rate = min(rates)
+    print(
+        f"\nledger latency at {rate} events/s while credit and suspense drain "
+        f"{FLOOD:,} balance.changed copies …",
+        file=sys.stderr,
+    )
+    results["latency_during_flood"] = pipeline.ledger_latency(
+        bootstrap, [rate], args.seconds, flood=FLOOD
+    )
+    print()
+    print(
+        table(
+            ("while", "offered/s", "events", "outputs", "p50 ms", "p95 ms", "p99 ms", "max ms"),
+            [
+                (f"{FLOOD:,} copies wait", *(r.get(c, "-") for c in columns))
+                for r in results["latency_during_flood"]
+            ],
+        )
+    )
     return results
 
 
@@ -344,16 +365,7 @@ def main() -> None:
         results.update(_through_the_broker(args, exactly_once_too=False))
         print()
         results["projections"] = _projections(args.read_side_orders)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"bench-{stamp}.json"
-    machine = {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-    }
-    path.write_text(json.dumps({"at": stamp, "results": results, "machine": machine}, indent=2))
-    print(f"\nwritten {path}\n")
+    _save("bench", results)
     print(summary.goals(results))
 
 

@@ -31,7 +31,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.processes import Process
 from bench.procfs import disk_bytes
-from schemas.topics import ALL_TOPICS, MATCHES, MISMATCHES, ORDERS, PAYMENTS
+from schemas.topics import ALL_TOPICS, BALANCES_BY_CUSTOMER, MATCHES, MISMATCHES, ORDERS, PAYMENTS
 from services.kafka_io import commit_offsets, end_offsets, ensure_topics, lag, producer
 from services.worker.processors import WORKER_INPUTS
 
@@ -261,14 +261,17 @@ def ledger_throughput(bootstrap: str, orders: int) -> dict[str, Any]:
 
 
 def ledger_latency(
-    bootstrap: str, rates: list[int], seconds: float, **worker_settings: str
+    bootstrap: str, rates: list[int], seconds: float, flood: int = 0, **worker_settings: str
 ) -> list[dict[str, Any]]:
     """Latency of outputs at fixed offered rates, one worker already caught up: the moment
     a separate consumer (read_committed) receives an output, minus the moment its input
-    was handed to the producer."""
+    was handed to the producer. With `flood`, that many balance.changed copies wait for
+    the credit and suspense processors when the worker starts."""
     run = uuid.uuid4().hex[:6]
     app_id = f"bench-lat-{run}"
     commit_offsets(bootstrap, app_id, end_offsets(bootstrap, INPUTS))
+    if flood:
+        flood_balances(bootstrap, flood)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         worker = Worker(bootstrap, app_id, Path(tmp), **worker_settings)
@@ -336,6 +339,36 @@ class Receiver:
         while time.monotonic() - self._last < idle:
             time.sleep(0.1)
         return list(self._received)
+
+
+def flood_balances(bootstrap: str, copies: int, customers: int = 500) -> int:
+    """`copies` balance.changed copies on o2c.internal.balances-by-customer, as a backlog of
+    the credit and suspense processors (orders of `customers` customers, 100 each at the
+    default), published before a latency run: the ledger's latency must not wait on them."""
+    run = uuid.uuid4().hex[:6]
+    messages = (
+        (
+            BALANCES_BY_CUSTOMER.name,
+            f"F{run}-C{n % customers}",
+            _event(
+                "balance.changed",
+                {
+                    "order_id": f"F{run}-{n}",
+                    "customer_id": f"F{run}-C{n % customers}",
+                    "currency": "CNY",
+                    "receivable": "100.00",
+                    "paid": "0.00",
+                    "refunded": "0.00",
+                    "settled": "0.00",
+                    "open_balance": "100.00",
+                    "status": "open",
+                },
+                T0 + timedelta(milliseconds=n),
+            ),
+        )
+        for n in range(copies)
+    )
+    return _publish(bootstrap, messages)
 
 
 def _offer(bootstrap: str, rate: int, seconds: float, run: str) -> dict[str, float]:

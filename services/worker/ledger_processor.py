@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.codec import encode
 from schemas.topics import (
@@ -23,6 +22,7 @@ from schemas.topics import (
     REFUNDS,
 )
 from services import metrics
+from services.domain import payment_routing
 from services.domain.ledger import (
     Ledger,
     dump_state,
@@ -84,27 +84,25 @@ def ledger_spec(settings: Settings) -> ProcessorSpec[Ledger]:
 
 def forward_by_reference(task: Task, event: CloudEvent, references: ReferencePatterns) -> bool:
     """A payment that names no order, but whose reference does, goes to that order's
-    partition through the repartition topic, and so does a later reversal of it; True
+    partition through the repartition topic (services/domain/payment_routing.py); True
     when it was forwarded."""
-    if not isinstance(event, ev.PaymentCaptured | ev.PaymentReversed):
+    payment_id = payment_routing.names_a_payment(event)
+    if payment_id is None:
         return False
-    if event.data.order_id is not None:
+    remembered_key = FORWARDED_PREFIX + payment_id.encode()
+    remembered = task.store.get_raw(remembered_key)
+    decided = payment_routing.forward(
+        event, references, remembered.decode() if remembered else None
+    )
+    if decided is None:
         return False
-    forwarded = FORWARDED_PREFIX + event.data.payment_id.encode()
-    if isinstance(event, ev.PaymentCaptured):
-        order_id = references.order_id(event.data.reference)
-        if order_id is not None:
-            task.store.put_raw(forwarded, order_id.encode())
-    else:
-        # A reversal arriving before its capture stays keyed by the payment id.
-        named = task.store.get_raw(forwarded)
-        order_id = named.decode() if named else None
-    if order_id is None:
-        return False  # stays keyed by payment id; PAYMENT_WITHOUT_ORDER if it stays so
-    data = event.data.model_copy(update={"order_id": order_id})
-    resolved = event.model_copy(update={"data": data, "subject": order_id})
+    if decided.remember:
+        task.store.put_raw(remembered_key, decided.order_id.encode())
     task.send_raw(
-        PAYMENTS_BY_ORDER, order_id, encode(resolved), headers={"ce_type": event.type.encode()}
+        PAYMENTS_BY_ORDER,
+        decided.order_id,
+        encode(decided.event),
+        headers={"ce_type": event.type.encode()},
     )
     return True
 
