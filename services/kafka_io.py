@@ -196,6 +196,9 @@ def consumer(bootstrap: str, group_id: str, from_beginning: bool = True, **extra
         "auto.offset.reset": "earliest" if from_beginning else "latest",
         "enable.auto.commit": False,
         "enable.partition.eof": False,
+        # Outputs of an exactly_once worker are visible once their transaction committed;
+        # for records produced without transactions this changes nothing.
+        "isolation.level": "read_committed",
     }
     config.update(extra)
     return Consumer(config)

@@ -268,6 +268,9 @@ class Runtime:
         self._pending = self._pending or bool(messages or handled)
         if self._pending and time.monotonic() - self._last_commit >= self.commit_interval:
             self._commit_pending()
+        self._apply_backpressure()
+        self._notice_rerouted()
+        self._report_lag()
         self.stats.maybe_log()
 
     def _commit_pending(self) -> None:
@@ -278,9 +281,6 @@ class Runtime:
         self._pending = False
         self._last_commit = time.monotonic()
         self.stats.committed(self._last_commit - committing)
-        self._apply_backpressure()
-        self._notice_rerouted()
-        self._report_lag()
 
     # --- taking records in ---------------------------------------------------------------
 
