@@ -323,8 +323,13 @@ class Receiver:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for msg in self._consumer.consume(1000, timeout=0.05):
-                at = time.time()
+            # consume(n, timeout) waits for n records or the timeout, which would count up
+            # to the timeout into every latency: poll for one, then take what else is there.
+            first = self._consumer.poll(0.05)
+            if first is None:
+                continue
+            at = time.time()
+            for msg in [first, *self._consumer.consume(1000, timeout=0)]:
                 if msg.error():
                     continue
                 self._last = time.monotonic()

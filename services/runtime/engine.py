@@ -30,6 +30,7 @@ would split a task's inputs between processes).
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import time
@@ -81,14 +82,16 @@ ORIGIN_OFFSET = "o2c-origin-offset"
 BUFFER_HIGH = 5_000
 BUFFER_LOW = 1_000
 # How long one processor may hold a round while others wait: a processor that falls
-# behind costs the others this much latency, not its whole backlog.
-PROCESSOR_SLICE_SECONDS = 0.025
+# behind costs the others this much latency, not its whole backlog (25 ms measured a p99
+# of 870 ms at 2,000 events/s offered, 5 ms 573 ms).
+PROCESSOR_SLICE_SECONDS = 0.005
 # How long a task waits for a just assigned input that has not given a record yet, while
 # the broker has some or has not said: long enough for a first fetch, so that a replay
 # starts in event-time order.
 UNKNOWN_IDLE_SECONDS = 2.0
 REROUTE_NOTICE_SECONDS = 60.0
 STATS_SECONDS = 10.0
+GC_FREEZE_SECONDS = 10.0
 
 
 class LoopStats:
@@ -196,6 +199,7 @@ class Runtime:
         self._rerouted_since_notice: dict[str, int] = {}
         self._last_notice = 0.0
         self._lag_reported = 0.0
+        self._frozen_at = 0.0
         self._rounds = 0
         self.stats = LoopStats()
         self.commit_interval = settings.commit_interval_ms / 1000
@@ -271,7 +275,20 @@ class Runtime:
         self._apply_backpressure()
         self._notice_rerouted()
         self._report_lag()
+        self._freeze_survivors()
         self.stats.maybe_log()
+
+    def _freeze_survivors(self) -> None:
+        """Every GC_FREEZE_SECONDS, move what survived into the collector's permanent
+        generation: a full collection then does not walk every cached state (one took 100+
+        ms, the worker's p99 at 500 events/s). The cores build no reference cycles, so
+        freezing leaks nothing that reference counting would not free anyway."""
+        now = time.monotonic()
+        if now - self._frozen_at < GC_FREEZE_SECONDS:
+            return
+        self._frozen_at = now
+        gc.collect(1)
+        gc.freeze()
 
     def _commit_pending(self) -> None:
         if not self._pending:
