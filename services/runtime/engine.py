@@ -663,6 +663,9 @@ class Runtime:
         for store in kept.values():
             store.close()
         self._restore()
+        # librdkafka keeps a partition paused across an eager reassignment; what this
+        # process paused before the rebalance would otherwise never be resumed.
+        consumer.resume(partitions)
         self.paused.clear()
         self._learn_committed(consumer, partitions)
         log.info(

@@ -117,6 +117,9 @@ class FakeConsumer:
         place = (tp.topic, tp.partition)
         return (0, self.highs.get(place, self.positions.get(place, 0)))
 
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.calls.log.append(f"resume {len(partitions)}")
+
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
         return [TopicPartition(tp.topic, tp.partition, -1001) for tp in partitions]
 
@@ -240,3 +243,24 @@ def test_a_failing_core_stops_the_batch_and_commits_nothing(tmp_path: Path) -> N
 
     assert "commit offsets" not in calls.log
     assert runtime.stores[("counts", partition)].checkpointed() == 0
+
+
+def test_an_assignment_resumes_partitions_this_process_paused_before_the_rebalance(
+    tmp_path: Path,
+) -> None:
+    """librdkafka keeps a partition paused across an eager reassignment: without a resume,
+    a partition paused for back-pressure before a rebalance never moved again."""
+    settings = Settings(
+        kafka_bootstrap="127.0.0.1:1", app_id="unit", state_dir=tmp_path, instance_id="one"
+    )
+    stateless: ProcessorSpec[object] = ProcessorSpec("noop", (ORDERS,), None, Counting)
+    runtime = Runtime(settings, [stateless])
+    calls = Calls()
+    consumer = FakeConsumer(calls)
+    runtime.paused = {(ORDERS.name, 3)}
+    partitions = [TopicPartition(ORDERS.name, p) for p in range(12)]
+
+    runtime._assigned(consumer, partitions)  # type: ignore[arg-type]
+
+    assert "resume 12" in calls.log
+    assert not runtime.paused
