@@ -12,13 +12,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from pydantic import ValidationError
 
 from schemas import events as ev
+from services.importers.batch import Skipped
 from services.importers.errors import ImportFailed
 from services.importers.events import describe, payout_event
 from services.importers.money import fit_currency, parse_decimal
@@ -46,6 +47,67 @@ class ReportedPayout:
     where: str
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """What a provider's reader found: item rows, the payouts the report states itself, and
+    what it deliberately did not turn into a payout (shown in the import summary)."""
+
+    rows: list[PayoutRow]
+    reported: dict[str, ReportedPayout] = field(default_factory=dict)
+    skipped: tuple[Skipped, ...] = ()
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Columns that give away a report this importer does not read, and what to do instead."""
+
+    columns: tuple[str, ...]  # all present in the header row
+    what: str  # "a WeChat Pay 资金账单 (fund-flow bill)"
+    instead: str  # "download the 交易账单 (trade bill, type ALL)"
+    absent: tuple[str, ...] = ()  # and none of these
+
+
+def refuse_other_report(
+    path: str, where: str, header: Sequence[str], signatures: Sequence[Signature], reads: str
+) -> None:
+    """ImportFailed naming the report the header belongs to, when it matches a signature."""
+    present = set(header)
+    for sig in signatures:
+        if all(c in present for c in sig.columns) and not present.intersection(sig.absent):
+            raise ImportFailed(
+                path,
+                f"{where}, column {sig.columns[0]}",
+                f"this is {sig.what}, not {reads}: {sig.instead}",
+            )
+
+
+def refuse_other_report_lines(
+    path: str, lines: Sequence[str], signatures: Sequence[Signature], reads: str
+) -> None:
+    """`refuse_other_report` on every line read as comma-separated cells: Chinese bills put
+    a preface of varying length before their header row."""
+    for number, line in enumerate(lines, 1):
+        cells = [c.strip().strip("`") for c in line.split(",")]
+        refuse_other_report(path, f"line {number}", cells, signatures, reads)
+
+
+def decode_chinese_bill(path: str, raw: bytes) -> str:
+    """UTF-8 (with or without BOM) if the bytes are valid UTF-8, else GBK.
+
+    Unambiguous: GBK text with any Chinese character in it is not valid UTF-8, and text that
+    is both (ASCII only) reads the same either way. A spreadsheet round trip often saves a
+    GBK download as UTF-8."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")  # a superset of GBK: never rejects a valid GBK file
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ImportFailed(path, f"line {line}", "neither UTF-8 nor GBK text") from None
+
+
 def amount(path: str, where: str, column: str, text: str | None, currency: str) -> Decimal:
     if text is None or not text.strip():
         text = "0"
@@ -56,9 +118,17 @@ def amount(path: str, where: str, column: str, text: str | None, currency: str) 
 
 
 def csv_rows(
-    path: str, text: str, required: Sequence[str], first_line: int = 1
+    path: str,
+    text: str,
+    required: Sequence[str],
+    first_line: int = 1,
+    signatures: Sequence[Signature] = (),
+    reads: str = "",
 ) -> Iterable[tuple[str, dict[str, str]]]:
-    """(where, row) for each data row; cells stripped of whitespace and trailing tabs."""
+    """(where, row) for each data row; cells stripped of whitespace and trailing tabs.
+
+    A header matching one of `signatures` is refused as that other report, before the
+    missing-columns check that would only say what is absent."""
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     for record in reader:
@@ -66,6 +136,7 @@ def csv_rows(
         cells = [c.strip() for c in record]
         if header is None:
             header = cells
+            refuse_other_report(path, f"line {line}", header, signatures, reads)
             missing = [c for c in required if c not in header]
             if missing:
                 raise ImportFailed(path, f"line {line}", f"header lacks columns {missing}")
@@ -80,7 +151,7 @@ def csv_rows(
 
 
 def build_payouts(
-    path: str, provider: str, rows: list[PayoutRow], reported: dict[str, object]
+    path: str, provider: str, rows: list[PayoutRow], reported: dict[str, ReportedPayout]
 ) -> list[ev.PayoutReported]:
     groups: dict[str, list[PayoutRow]] = {}
     for row in rows:
@@ -98,9 +169,9 @@ def build_payouts(
         gross = sum((i.gross for i in items), Decimal(0))
         fee = sum((i.fee for i in items), Decimal(0))
         report = reported.get(payout_id)
-        net = report.net if isinstance(report, ReportedPayout) else gross - fee
+        net = report.net if report is not None else gross - fee
         payout_date = max(i.payout_date for i in items)
-        if isinstance(report, ReportedPayout) and report.payout_date:
+        if report is not None and report.payout_date:
             payout_date = report.payout_date
         try:
             data = ev.PayoutReportedData(
@@ -128,6 +199,6 @@ def build_payouts(
             ) from None
         events.append(payout_event(data, source=f"o2c-import/{provider}"))
     for payout_id, report in reported.items():
-        if payout_id not in groups and isinstance(report, ReportedPayout):
+        if payout_id not in groups:
             raise ImportFailed(path, report.where, f"payout {payout_id} has no items in the file")
     return events
