@@ -10,6 +10,7 @@ from services.importers.errors import ImportFailed
 from services.importers.psp.adyen import parse_adyen
 from services.importers.psp.alipay import parse_alipay
 from services.importers.psp.common import Parsed, build_payouts
+from services.importers.psp.paypal import parse_paypal
 from services.importers.psp.stripe import parse_stripe
 from services.importers.psp.wechat import parse_wechat
 from services.importers.text import read_bytes
@@ -19,6 +20,7 @@ _PARSERS: dict[str, Callable[[str, bytes], Parsed]] = {
     "adyen": parse_adyen,
     "alipay": parse_alipay,
     "wechat_pay": parse_wechat,
+    "paypal": parse_paypal,
 }
 PROVIDERS = tuple(_PARSERS)
 
