@@ -168,9 +168,38 @@ OTHER_REPORTS = [
 def test_another_report_type_is_refused_naming_it_and_the_report_to_export(
     provider: str, name: str, message: str
 ) -> None:
-    with pytest.raises(ImportFailed, match=rf"{name}: {message}.*(download|run)") as caught:
+    with pytest.raises(ImportFailed, match=rf"{name}: {message}.*(download|run|export)") as caught:
         parse_psp(OTHER / name, provider)
     assert "this importer reads" in str(caught.value)
+
+
+SAMPLES = {
+    "stripe": STRIPE,
+    "adyen": PSP / "adyen_settlement_detail_report_batch_42.csv",
+    "alipay": ALIPAY,
+    "wechat_pay": PSP / "wechat_pay_trade_bill_20261101.csv",
+    "paypal": PSP / "paypal_settlement_STL-20261102.01.009.CSV",
+}
+WRONG_READER = [(own, other) for own in SAMPLES for other in SAMPLES if other != own]
+
+
+@pytest.mark.parametrize(
+    ("owner", "provider"), WRONG_READER, ids=[f"{o}→{p}" for o, p in WRONG_READER]
+)
+def test_a_report_given_to_the_wrong_reader_names_the_provider_that_reads_it(
+    owner: str, provider: str
+) -> None:
+    with pytest.raises(ImportFailed, match=rf"this is .*--provider {owner}$"):
+        parse_psp(SAMPLES[owner], provider)
+
+
+def test_bytes_that_are_not_utf8_in_a_stripe_report_are_refused_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    broken = tmp_path / "stripe.csv"
+    broken.write_bytes(STRIPE.read_bytes().replace(b"Order ORD-1002", b"Order \xe9-1002"))
+    with pytest.raises(ImportFailed, match=r"stripe\.csv: line 3: not UTF-8 text"):
+        parse_psp(broken, "stripe")
 
 
 def test_cli_refuses_a_fund_flow_bill_with_status_2_and_publishes_nothing(

@@ -30,6 +30,8 @@ from services.importers.psp.common import (
     Signature,
     amount,
     csv_rows,
+    decode_utf8_report,
+    other_providers,
 )
 
 REQUIRED = (
@@ -64,6 +66,7 @@ OTHER_REPORTS = (
         "download the Settlement details report (settlement_detail_report_batch_N.csv)",
         absent=("Batch Number",),
     ),
+    *other_providers("adyen"),
 )
 READS = "the settlement details report this importer reads"
 
@@ -80,7 +83,7 @@ class _Batch:
 
 
 def parse_adyen(path: str, raw: bytes) -> Parsed:
-    text = raw.decode("utf-8-sig")
+    text = decode_utf8_report(path, raw, OTHER_REPORTS, READS, "an Adyen report")
     batches: dict[tuple[str, str], _Batch] = {}
     for where, row in csv_rows(path, text, REQUIRED, signatures=OTHER_REPORTS, reads=READS):
         number = row["Batch Number"]

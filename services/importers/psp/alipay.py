@@ -15,12 +15,14 @@ from datetime import date
 
 from services.importers.errors import ImportFailed
 from services.importers.psp.common import (
+    PERSONAL_BILLS,
     Parsed,
     PayoutRow,
     Signature,
     amount,
     csv_rows,
     decode_chinese_bill,
+    other_providers,
     refuse_other_report_lines,
 )
 
@@ -36,8 +38,9 @@ _ACCOUNT = re.compile(r"#账号：\[(\d+)\]")
 _COUNT = re.compile(r"#(交易|退款)合计：(\d+)笔")
 _INSTEAD = "download the 业务明细 (business detail) bill from the merchant 对账中心 instead"
 OTHER_REPORTS = (
-    Signature(("收/支",), "an Alipay personal bill (个人交易明细)", _INSTEAD),
     Signature(("账务流水号",), "an Alipay 账务明细 (account statement)", _INSTEAD),
+    *PERSONAL_BILLS,
+    *other_providers("alipay"),
 )
 READS = "the merchant 业务明细 (business detail) bill this importer reads"
 

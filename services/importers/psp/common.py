@@ -9,6 +9,7 @@ gross - fee: a report whose items do not add up to its payout reaches the matche
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterable, Sequence
@@ -67,6 +68,72 @@ class Signature:
     absent: tuple[str, ...] = ()  # and none of these
 
 
+# The report each provider's reader takes, by columns only it has, so that a file handed to
+# the wrong reader is named with the --provider that reads it. (A PayPal report's first row
+# is its RH report header.)
+PROVIDER_REPORTS: tuple[tuple[str, Signature], ...] = (
+    (
+        "stripe",
+        Signature(
+            ("automatic_payout_id", "balance_transaction_id"),
+            "a Stripe payout reconciliation report",
+            "import it with --provider stripe",
+        ),
+    ),
+    (
+        "adyen",
+        Signature(
+            ("Batch Number", "Psp Reference", "Merchant Account"),
+            "an Adyen settlement details report",
+            "import it with --provider adyen",
+        ),
+    ),
+    (
+        "alipay",
+        Signature(
+            ("支付宝交易号", "商家实收（元）"),
+            "an Alipay 业务明细 (business detail) bill",
+            "import it with --provider alipay",
+        ),
+    ),
+    (
+        "wechat_pay",
+        Signature(
+            ("微信订单号", "应结订单金额"),
+            "a WeChat Pay 交易账单 (trade bill)",
+            "import it with --provider wechat_pay",
+        ),
+    ),
+    (
+        "paypal",
+        Signature(
+            ("RH",),
+            "a PayPal SFTP report",
+            "import a Settlement Report (STL) with --provider paypal",
+        ),
+    ),
+)
+# Consumers' own bills, which no reader takes; either Chinese reader may be handed one.
+PERSONAL_BILLS = (
+    Signature(
+        ("收/支", "交易状态"),
+        "an Alipay personal bill (个人交易明细)",
+        "export the merchant 业务明细 (business detail) bill from the Alipay 对账中心 instead",
+    ),
+    Signature(
+        ("收/支", "当前状态"),
+        "a WeChat Pay personal bill (微信支付账单明细)",
+        "export the merchant 交易账单 (trade bill, type ALL) from the WeChat Pay merchant "
+        "platform instead",
+    ),
+)
+
+
+def other_providers(provider: str) -> tuple[Signature, ...]:
+    """The reports of every provider but this one."""
+    return tuple(sig for name, sig in PROVIDER_REPORTS if name != provider)
+
+
 def refuse_other_report(
     path: str, where: str, header: Sequence[str], signatures: Sequence[Signature], reads: str
 ) -> None:
@@ -87,7 +154,7 @@ def refuse_other_report_lines(
     """`refuse_other_report` on every line read as comma-separated cells: Chinese bills put
     a preface of varying length before their header row."""
     for number, line in enumerate(lines, 1):
-        cells = [c.strip().strip("`") for c in line.split(",")]
+        cells = [c.strip().strip('`"') for c in line.split(",")]
         refuse_other_report(path, f"line {number}", cells, signatures, reads)
 
 
@@ -106,6 +173,22 @@ def decode_chinese_bill(path: str, raw: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ImportFailed(path, f"line {line}", "neither UTF-8 nor GBK text") from None
+
+
+def decode_utf8_report(
+    path: str, raw: bytes, signatures: Sequence[Signature], reads: str, what: str
+) -> str:
+    """UTF-8 (with or without BOM), as Stripe, Adyen and PayPal write their reports.
+
+    Bytes that are not UTF-8 are refused; when they read as GBK and are another provider's
+    bill (an Alipay download is GBK), the refusal names that bill instead."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        with contextlib.suppress(UnicodeDecodeError):
+            refuse_other_report_lines(path, raw.decode("gb18030").splitlines(), signatures, reads)
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ImportFailed(path, f"line {line}", f"not UTF-8 text, as {what} is") from None
 
 
 def amount(path: str, where: str, column: str, text: str | None, currency: str) -> Decimal:

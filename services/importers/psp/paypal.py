@@ -26,7 +26,14 @@ from decimal import Decimal
 from services.importers.batch import Skipped
 from services.importers.errors import ImportFailed
 from services.importers.money import fit_currency
-from services.importers.psp.common import Parsed, PayoutRow, Signature, refuse_other_report
+from services.importers.psp.common import (
+    Parsed,
+    PayoutRow,
+    Signature,
+    decode_utf8_report,
+    other_providers,
+    refuse_other_report,
+)
 
 TRANSACTION_ID = "Transaction ID"
 INVOICE_ID = "Invoice ID"
@@ -63,6 +70,7 @@ OTHER_REPORTS = (
     Signature(("Transactional Status",), "a PayPal Transaction Detail Report (TRR)", _INSTEAD),
     Signature(("Balance Impact",), "a PayPal activity download", _INSTEAD),
     Signature(("TimeZone", "Gross", "Fee", "Net"), "a PayPal activity download", _INSTEAD),
+    *other_providers("paypal"),
 )
 READS = "the Settlement Report (STL) this importer reads"
 _KNOWN = {"RH", "FH", "SH", "CH", "SB", "SF", "SC", "RF", "RC", "FF"}
@@ -147,11 +155,7 @@ def _decode(path: str, raw: bytes) -> str:
     # The specification says UTF-8 (with a BOM since 9.0.3); older reports were UTF-16.
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ImportFailed(path, f"line {line}", "not UTF-8 text, as the STL report is") from None
+    return decode_utf8_report(path, raw, OTHER_REPORTS, READS, "the STL report")
 
 
 def _section(path: str, where: str, cells: list[str]) -> _Section:

@@ -15,7 +15,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from services.importers.errors import ImportFailed
-from services.importers.psp.common import Parsed, PayoutRow, Signature, amount, csv_rows
+from services.importers.psp.common import (
+    Parsed,
+    PayoutRow,
+    Signature,
+    amount,
+    csv_rows,
+    decode_utf8_report,
+    other_providers,
+)
 
 REQUIRED = (
     "automatic_payout_id",
@@ -61,12 +69,13 @@ OTHER_REPORTS = (
         _INSTEAD,
         absent=("automatic_payout_id",),
     ),
+    *other_providers("stripe"),
 )
 READS = "the itemized payout reconciliation report this importer reads"
 
 
 def parse_stripe(path: str, raw: bytes) -> Parsed:
-    text = raw.decode("utf-8-sig")
+    text = decode_utf8_report(path, raw, OTHER_REPORTS, READS, "a Stripe report")
     rows = []
     for where, row in csv_rows(path, text, REQUIRED, signatures=OTHER_REPORTS, reads=READS):
         payout_id = row["automatic_payout_id"]

@@ -15,12 +15,14 @@ from decimal import Decimal
 
 from services.importers.errors import ImportFailed
 from services.importers.psp.common import (
+    PERSONAL_BILLS,
     Parsed,
     PayoutRow,
     Signature,
     amount,
     csv_rows,
     decode_chinese_bill,
+    other_providers,
     refuse_other_report_lines,
 )
 
@@ -40,7 +42,8 @@ _INSTEAD = "download the 交易账单 (trade bill, bill type ALL) of the same da
 OTHER_REPORTS = (
     Signature(("资金流水单号",), "a WeChat Pay 资金账单 (fund-flow bill)", _INSTEAD),
     Signature(("资金流水总笔数",), "a WeChat Pay 资金账单 (fund-flow bill)", _INSTEAD),
-    Signature(("收/支", "交易对方"), "a WeChat Pay personal bill (微信支付账单明细)", _INSTEAD),
+    *PERSONAL_BILLS,
+    *other_providers("wechat_pay"),
 )
 READS = "the merchant 交易账单 (trade bill) this importer reads"
 
