@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from schemas import events as ev
 from services.cli.main import main
@@ -166,3 +168,62 @@ def test_cli_dry_run_imports_the_sample_and_a_bad_file_exits_2(
     err = capsys.readouterr().err
     assert "STL.CSV: line 13, field record count" in err
     assert "nothing published" not in err
+
+
+def test_each_section_is_its_own_settlement_batch(tmp_path: Path) -> None:
+    text = STL.read_text(encoding="utf-8")
+    body = text[text.index('"SH"') : text.index('"RF"')]
+    second = body.replace("Q7WLDXH5JRM2E", "K2PXE4T8WQZ6A")
+    path = tmp_path / "STL.CSV"
+    path.write_text(text.replace(body, body + second).replace('"RC",6', '"RC",12'))
+    assert sorted(_payouts(path)) == [
+        "paypal-K2PXE4T8WQZ6A-20261102-EUR",
+        "paypal-K2PXE4T8WQZ6A-20261102-USD",
+        "paypal-Q7WLDXH5JRM2E-20261102-EUR",
+        "paypal-Q7WLDXH5JRM2E-20261102-USD",
+    ]
+
+
+_HEADER = STL.read_text(encoding="utf-8").splitlines()[:4]
+_ROW = st.tuples(
+    st.sampled_from(["T0006", "T1107", "T1201", "T0400", "T0108", "T1106"]),
+    st.sampled_from(["CR", "DR"]),
+    st.integers(min_value=0, max_value=10**9),
+    st.sampled_from(["CR", "DR"]),
+    st.integers(min_value=0, max_value=10**6),
+    st.sampled_from(["USD", "EUR", "JPY"]),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(_ROW, min_size=1, max_size=25))
+def test_every_sb_row_is_an_item_or_a_listed_withdrawal_and_the_amounts_add_up(
+    tmp_path: Path, rows: list[tuple[str, str, int, str, int, str]]
+) -> None:
+    lines = list(_HEADER)
+    signed = Decimal(0)
+    for n, (code, direction, gross, fee_direction, fee, currency) in enumerate(rows):
+        if currency == "JPY":  # hundredths of a currency without minor units: whole yen
+            gross, fee = gross - gross % 100, fee - fee % 100
+        lines.append(
+            f'"SB","TX{n:015d}","ORD-{n}","","","{code}",2026/11/02 08:00:00 -0800,'
+            f'2026/11/02 08:00:00 -0800,"{direction}",{gross},"{currency}",'
+            f'"{fee_direction}",{fee},"{currency}","","","","","","","",""'
+        )
+        if not code.startswith("T04"):
+            g = Decimal(gross) / 100 * (1 if direction == "CR" else -1)
+            f = Decimal(fee) / 100 * (-1 if fee_direction == "CR" else 1)
+            signed += g - f
+    lines += [f'"SC",{len(rows)}', f'"RC",{len(rows)}']
+    path = tmp_path / "STL.CSV"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    batch = parse_psp(path, "paypal")
+    payouts = [e.data for e in batch.events if isinstance(e, ev.PayoutReported)]
+    items = sum(len(p.items) for p in payouts)
+    assert items + len(batch.skipped) == len(rows)
+    assert len(batch.skipped) == sum(1 for r in rows if r[0].startswith("T04"))
+    assert sum(p.net_amount for p in payouts) == signed
+    for payout in payouts:
+        assert payout.gross_amount - payout.fee_amount == payout.net_amount
