@@ -90,7 +90,17 @@ def test_section_count_that_disagrees_with_its_rows_names_line_and_field(tmp_pat
 
 def test_report_without_its_record_count_is_refused_as_incomplete(tmp_path: Path) -> None:
     path = _edited(tmp_path, '"RC",6\n', "")
-    with pytest.raises(ImportFailed, match=r"STL\.CSV: line \d+: no RC row .* cut short"):
+    with pytest.raises(
+        ImportFailed, match=r"STL\.CSV: line \d+, field record type: no RC row .* cut short"
+    ):
+        parse_psp(path, "paypal")
+
+
+def test_column_header_without_a_needed_column_names_it(tmp_path: Path) -> None:
+    path = _edited(tmp_path, '"Fee Amount",', '"Fee",')
+    with pytest.raises(
+        ImportFailed, match=r"STL\.CSV: line 4, field Fee Amount: not in the column header"
+    ):
         parse_psp(path, "paypal")
 
 

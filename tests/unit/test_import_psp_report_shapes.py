@@ -202,6 +202,13 @@ def test_bytes_that_are_not_utf8_in_a_stripe_report_are_refused_naming_the_line(
         parse_psp(broken, "stripe")
 
 
+def test_header_without_a_needed_column_names_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "stripe.csv"
+    path.write_text(STRIPE.read_text().replace(",fee,", ",fees,", 1))
+    with pytest.raises(ImportFailed, match=r"stripe\.csv: line 1, column fee: header lacks"):
+        parse_psp(path, "stripe")
+
+
 def test_cli_refuses_a_fund_flow_bill_with_status_2_and_publishes_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

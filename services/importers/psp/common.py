@@ -222,7 +222,9 @@ def csv_rows(
             refuse_other_report(path, f"line {line}", header, signatures, reads)
             missing = [c for c in required if c not in header]
             if missing:
-                raise ImportFailed(path, f"line {line}", f"header lacks columns {missing}")
+                raise ImportFailed(
+                    path, f"line {line}, column {missing[0]}", f"header lacks columns {missing}"
+                )
             continue
         if not any(cells):
             continue

@@ -116,7 +116,11 @@ def parse_paypal(path: str, raw: bytes) -> Parsed:
             refuse_other_report(path, where, section.header, OTHER_REPORTS, READS)
             missing = [c for c in REQUIRED if c not in section.header]
             if missing:
-                raise ImportFailed(path, where, f"column header lacks {missing}")
+                raise ImportFailed(
+                    path,
+                    f"{where}, field {missing[0]}",
+                    f"not in the column header (CH): {missing}",
+                )
         elif kind == "SB":
             if section is None or not section.header:
                 raise ImportFailed(path, f"{where}, field record type", "SB before its SH and CH")
@@ -144,7 +148,7 @@ def parse_paypal(path: str, raw: bytes) -> Parsed:
     if not counted:
         raise ImportFailed(
             path,
-            f"line {reader.line_num}",
+            f"line {reader.line_num}, field record type",
             "no RC row (the report's record count): the report continues in another file "
             "(STL-….02…) or was cut short; import a complete report",
         )
