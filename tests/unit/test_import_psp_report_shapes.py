@@ -202,6 +202,15 @@ def test_bytes_that_are_not_utf8_in_a_stripe_report_are_refused_naming_the_line(
         parse_psp(broken, "stripe")
 
 
+def test_alipay_summary_file_of_the_bill_zip_is_refused_naming_the_detail_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "20881234567890120156_20261101_业务明细(汇总).csv"
+    path.write_bytes("#支付宝业务汇总查询\n#账号：[20881234567890120156]\n".encode("gbk"))
+    with pytest.raises(ImportFailed, match=r"line 1, .*业务汇总 \(summary\) file.*业务明细"):
+        parse_psp(path, "alipay")
+
+
 def test_header_without_a_needed_column_names_the_column(tmp_path: Path) -> None:
     path = tmp_path / "stripe.csv"
     path.write_text(STRIPE.read_text().replace(",fee,", ",fees,", 1))

@@ -39,6 +39,11 @@ _COUNT = re.compile(r"#(交易|退款)合计：(\d+)笔")
 _INSTEAD = "download the 业务明细 (business detail) bill from the merchant 对账中心 instead"
 OTHER_REPORTS = (
     Signature(("账务流水号",), "an Alipay 账务明细 (account statement)", _INSTEAD),
+    Signature(
+        ("#支付宝业务汇总查询",),
+        "the 业务汇总 (summary) file of an Alipay bill download",
+        "import the 业务明细 (business detail) file of the same zip instead",
+    ),
     *PERSONAL_BILLS,
     *other_providers("alipay"),
 )
