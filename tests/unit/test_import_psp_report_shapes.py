@@ -113,6 +113,26 @@ def test_adyen_batches_in_one_file_put_the_carried_items_in_the_next_payout(
     assert str(payout.payout_date) == "2026-11-11"
 
 
+def test_adyen_batch_paying_out_only_a_carried_balance_is_a_payout_without_items(
+    tmp_path: Path,
+) -> None:
+    lines = ADYEN_44.read_text().splitlines()
+    path = tmp_path / "batch_44.csv"
+    path.write_text("\n".join([lines[0], lines[1], lines[3].replace("39090.07", "38971.57")]))
+    (payout,) = _payouts(path, "adyen")
+    assert (payout.net_amount, payout.items) == (Decimal("38971.57"), ())
+
+
+def test_adyen_merchant_payout_with_neither_items_nor_carried_balance_is_refused(
+    tmp_path: Path,
+) -> None:
+    lines = ADYEN_44.read_text().splitlines()
+    path = tmp_path / "batch_44.csv"
+    path.write_text("\n".join([lines[0], lines[3]]))
+    with pytest.raises(ImportFailed, match=r"line 2: payout ShopEU-batch-44 has no items"):
+        parse_psp(path, "adyen")
+
+
 # --- Alipay: UTF-8 as well as GBK ----------------------------------------------------------
 
 

@@ -153,7 +153,10 @@ def _payouts(batches: list[_Batch]) -> Parsed:
             skipped.append(_no_payout(earlier, f"its items are in payout {payout_id}"))
             rows.extend(replace(item, payout_id=payout_id) for item in earlier.items)
         rows.extend(batch.items)
-        reported[payout_id] = batch.payout
+        carried_in = any(net > 0 for _, net in batch.transfers)
+        reported[payout_id] = replace(
+            batch.payout, itemless_currency=batch.currency if carried_in else None
+        )
     for pending in waiting.values():
         for earlier in pending:
             skipped.append(

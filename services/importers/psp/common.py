@@ -46,6 +46,9 @@ class ReportedPayout:
     net: Decimal
     payout_date: date | None
     where: str
+    # Set when the payout may stand without items: all its money was carried in from
+    # earlier batches (an Adyen batch with only a Balancetransfer and its MerchantPayout).
+    itemless_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,49 +244,75 @@ def build_payouts(
     groups: dict[str, list[PayoutRow]] = {}
     for row in rows:
         groups.setdefault(row.payout_id, []).append(row)
-    events = []
-    for payout_id, items in groups.items():
-        currency = items[0].currency
-        for item in items:
-            if item.currency != currency:
-                raise ImportFailed(
-                    path,
-                    item.where,
-                    f"payout {payout_id} mixes {currency} and {item.currency}",
-                )
-        gross = sum((i.gross for i in items), Decimal(0))
-        fee = sum((i.fee for i in items), Decimal(0))
-        report = reported.get(payout_id)
-        net = report.net if report is not None else gross - fee
-        payout_date = max(i.payout_date for i in items)
-        if report is not None and report.payout_date:
-            payout_date = report.payout_date
-        try:
-            data = ev.PayoutReportedData(
-                payout_id=payout_id,
-                provider=provider,
-                currency=currency,
-                gross_amount=gross,
-                fee_amount=fee,
-                net_amount=net,
-                payout_date=payout_date,
-                items=tuple(
-                    ev.PayoutItem(
-                        payment_id=i.payment_id,
-                        order_id=i.order_id or None,
-                        kind=i.kind,  # checked by the model
-                        gross=i.gross,
-                        fee=i.fee,
-                    )
-                    for i in items
-                ),
-            )
-        except ValidationError as exc:
-            raise ImportFailed(
-                path, items[0].where, f"payout {payout_id}: {describe(exc)}"
-            ) from None
-        events.append(payout_event(data, source=f"o2c-import/{provider}"))
+    events = [
+        _payout(path, provider, payout_id, items, reported.get(payout_id))
+        for payout_id, items in groups.items()
+    ]
     for payout_id, report in reported.items():
-        if payout_id not in groups:
+        if payout_id in groups:
+            continue
+        if report.itemless_currency is None or report.payout_date is None:
             raise ImportFailed(path, report.where, f"payout {payout_id} has no items in the file")
+        data = _payout_data(
+            path, report.where, payout_id, provider, report.itemless_currency, [], report.net,
+            report.payout_date,
+        )  # fmt: skip
+        events.append(payout_event(data, source=f"o2c-import/{provider}"))
     return events
+
+
+def _payout(
+    path: str,
+    provider: str,
+    payout_id: str,
+    items: list[PayoutRow],
+    report: ReportedPayout | None,
+) -> ev.PayoutReported:
+    currency = items[0].currency
+    for item in items:
+        if item.currency != currency:
+            raise ImportFailed(
+                path, item.where, f"payout {payout_id} mixes {currency} and {item.currency}"
+            )
+    net = report.net if report is not None else sum((i.gross - i.fee for i in items), Decimal(0))
+    payout_date = max(i.payout_date for i in items)
+    if report is not None and report.payout_date:
+        payout_date = report.payout_date
+    data = _payout_data(
+        path, items[0].where, payout_id, provider, currency, items, net, payout_date
+    )
+    return payout_event(data, source=f"o2c-import/{provider}")
+
+
+def _payout_data(
+    path: str,
+    where: str,
+    payout_id: str,
+    provider: str,
+    currency: str,
+    items: list[PayoutRow],
+    net: Decimal,
+    payout_date: date,
+) -> ev.PayoutReportedData:
+    try:
+        return ev.PayoutReportedData(
+            payout_id=payout_id,
+            provider=provider,
+            currency=currency,
+            gross_amount=sum((i.gross for i in items), Decimal(0)),
+            fee_amount=sum((i.fee for i in items), Decimal(0)),
+            net_amount=net,
+            payout_date=payout_date,
+            items=tuple(
+                ev.PayoutItem(
+                    payment_id=i.payment_id,
+                    order_id=i.order_id or None,
+                    kind=i.kind,  # checked by the model
+                    gross=i.gross,
+                    fee=i.fee,
+                )
+                for i in items
+            ),
+        )
+    except ValidationError as exc:
+        raise ImportFailed(path, where, f"payout {payout_id}: {describe(exc)}") from None
