@@ -9,16 +9,18 @@ from services.importers.batch import ImportBatch
 from services.importers.errors import ImportFailed
 from services.importers.psp.adyen import parse_adyen
 from services.importers.psp.alipay import parse_alipay
-from services.importers.psp.common import PayoutRow, build_payouts
+from services.importers.psp.common import Parsed, build_payouts
+from services.importers.psp.paypal import parse_paypal
 from services.importers.psp.stripe import parse_stripe
 from services.importers.psp.wechat import parse_wechat
 from services.importers.text import read_bytes
 
-_PARSERS: dict[str, Callable[[str, bytes], tuple[list[PayoutRow], dict[str, object]]]] = {
+_PARSERS: dict[str, Callable[[str, bytes], Parsed]] = {
     "stripe": parse_stripe,
     "adyen": parse_adyen,
     "alipay": parse_alipay,
     "wechat_pay": parse_wechat,
+    "paypal": parse_paypal,
 }
 PROVIDERS = tuple(_PARSERS)
 
@@ -30,6 +32,6 @@ def parse_psp(path: str | Path, provider: str) -> ImportBatch:
         raise ImportFailed(
             name, "", f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}"
         )
-    rows, reported = _PARSERS[provider](name, read_bytes(path))
-    events = build_payouts(name, provider, rows, reported)
-    return ImportBatch(name, provider, tuple(events))
+    parsed = _PARSERS[provider](name, read_bytes(path))
+    events = build_payouts(name, provider, parsed.rows, parsed.reported)
+    return ImportBatch(name, provider, tuple(events), parsed.skipped)

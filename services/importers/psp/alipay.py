@@ -1,5 +1,5 @@
-"""Alipay business detail export (支付宝业务明细查询), as downloaded: GBK, `#` preface and
-summary lines, every cell followed by a tab.
+"""Alipay business detail export (支付宝业务明细查询), as downloaded: GBK (or UTF-8 after a
+spreadsheet round trip), `#` preface and summary lines, every cell followed by a tab.
 
 Alipay credits the merchant's Alipay balance; there is no batch id, so each account's
 completion day is one payout: "alipay-<account>-<YYYYMMDD>". 交易 rows are charges and
@@ -14,7 +14,17 @@ import re
 from datetime import date
 
 from services.importers.errors import ImportFailed
-from services.importers.psp.common import PayoutRow, amount, csv_rows
+from services.importers.psp.common import (
+    PERSONAL_BILLS,
+    Parsed,
+    PayoutRow,
+    Signature,
+    amount,
+    csv_rows,
+    decode_chinese_bill,
+    other_providers,
+    refuse_other_report_lines,
+)
 
 TRADE_NO = "支付宝交易号"
 ORDER_NO = "商户订单号"
@@ -26,17 +36,23 @@ REQUIRED = (TRADE_NO, ORDER_NO, BUSINESS_TYPE, FINISHED, RECEIVED, SERVICE_FEE)
 _KINDS = {"交易": "charge", "退款": "refund"}
 _ACCOUNT = re.compile(r"#账号：\[(\d+)\]")
 _COUNT = re.compile(r"#(交易|退款)合计：(\d+)笔")
+_INSTEAD = "download the 业务明细 (business detail) bill from the merchant 对账中心 instead"
+OTHER_REPORTS = (
+    Signature(("账务流水号",), "an Alipay 账务明细 (account statement)", _INSTEAD),
+    Signature(
+        ("#支付宝业务汇总查询",),
+        "the 业务汇总 (summary) file of an Alipay bill download",
+        "import the 业务明细 (business detail) file of the same zip instead",
+    ),
+    *PERSONAL_BILLS,
+    *other_providers("alipay"),
+)
+READS = "the merchant 业务明细 (business detail) bill this importer reads"
 
 
-def parse_alipay(path: str, raw: bytes) -> tuple[list[PayoutRow], dict[str, object]]:
-    try:
-        text = raw.decode("gb18030")  # a superset of GBK: never rejects a valid GBK file
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ImportFailed(
-            path, f"line {line}", "not GBK text: is this an Alipay export?"
-        ) from None
-    lines = text.splitlines()
+def parse_alipay(path: str, raw: bytes) -> Parsed:
+    lines = decode_chinese_bill(path, raw).splitlines()
+    refuse_other_report_lines(path, lines, OTHER_REPORTS, READS)
     account = next((m[1] for text_line in lines if (m := _ACCOUNT.match(text_line))), None)
     if account is None:
         raise ImportFailed(path, "line 1", "no '#账号：[…]' line naming the Alipay account")
@@ -82,4 +98,4 @@ def parse_alipay(path: str, raw: bytes) -> tuple[list[PayoutRow], dict[str, obje
                 raise ImportFailed(
                     path, f"line {n}", f"summary says {found[2]} but the file has {counted[kind]}"
                 )
-    return rows, {}
+    return Parsed(rows)

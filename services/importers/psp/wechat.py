@@ -14,7 +14,17 @@ from datetime import date
 from decimal import Decimal
 
 from services.importers.errors import ImportFailed
-from services.importers.psp.common import PayoutRow, amount, csv_rows
+from services.importers.psp.common import (
+    PERSONAL_BILLS,
+    Parsed,
+    PayoutRow,
+    Signature,
+    amount,
+    csv_rows,
+    decode_chinese_bill,
+    other_providers,
+    refuse_other_report_lines,
+)
 
 TIME = "交易时间"
 MCH_ID = "商户号"
@@ -28,14 +38,19 @@ FEE = "手续费"
 REQUIRED = (TIME, MCH_ID, TRANSACTION_ID, ORDER_NO, STATUS, CURRENCY, SETTLED, REFUNDED, FEE)
 SUMMARY_HEADER = "总交易单数"
 _CURRENCIES = {"CNY": "CNY", "人民币": "CNY"}
+_INSTEAD = "download the 交易账单 (trade bill, bill type ALL) of the same day instead"
+OTHER_REPORTS = (
+    Signature(("资金流水单号",), "a WeChat Pay 资金账单 (fund-flow bill)", _INSTEAD),
+    Signature(("资金流水总笔数",), "a WeChat Pay 资金账单 (fund-flow bill)", _INSTEAD),
+    *PERSONAL_BILLS,
+    *other_providers("wechat_pay"),
+)
+READS = "the merchant 交易账单 (trade bill) this importer reads"
 
 
-def parse_wechat(path: str, raw: bytes) -> tuple[list[PayoutRow], dict[str, object]]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("gb18030")  # older bills were GBK
-    lines = text.splitlines()
+def parse_wechat(path: str, raw: bytes) -> Parsed:
+    lines = decode_chinese_bill(path, raw).splitlines()  # older bills were GBK
+    refuse_other_report_lines(path, lines, OTHER_REPORTS, READS)
     cut = next((n for n, line in enumerate(lines) if line.startswith(SUMMARY_HEADER)), None)
     if cut is None:
         raise ImportFailed(path, "", f"no summary ('{SUMMARY_HEADER},…'): is the bill complete?")
@@ -70,7 +85,7 @@ def parse_wechat(path: str, raw: bytes) -> tuple[list[PayoutRow], dict[str, obje
             )
         )
     _check_summary(path, lines, cut, rows)
-    return rows, {}
+    return Parsed(rows)
 
 
 def _check_summary(path: str, lines: list[str], cut: int, rows: list[PayoutRow]) -> None:
