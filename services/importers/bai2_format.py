@@ -140,7 +140,22 @@ def _document(path: str, text: str) -> Any:
 
 
 def parse_bai2(path: str, text: str, account: str | None = None) -> list[BankEntry]:
+    return entries_of(path, text, _document(path, text), account)
+
+
+def import_bai2(
+    path: str, text: str, account: str | None, totals: bool
+) -> tuple[list[BankEntry], list[ParsedStatement], list[str]]:
+    """The entries, each account as a statement for the balance check, and the notes of the
+    trailer checks (`check_controls`), from one parse of the file."""
     document = _document(path, text)
+    entries = entries_of(path, text, document, account)
+    file = _sections(text)
+    checks = check_controls(path, document, file, entries, totals)
+    return entries, ledger_statements(document, file, entries), checks
+
+
+def entries_of(path: str, text: str, document: Any, account: str | None) -> list[BankEntry]:
     entries: list[BankEntry] = []
     lines_of_details = iter(_detail_lines(text))
     for group in document.children:
@@ -261,12 +276,13 @@ def _sections(text: str) -> _Section:
     return file
 
 
-def ledger_statements(path: str, text: str, entries: list[BankEntry]) -> list[ParsedStatement]:
+def ledger_statements(
+    document: Any, file: _Section, entries: list[BankEntry]
+) -> list[ParsedStatement]:
     """Each account as a statement: opening ledger (summary 010) + its entries = closing
     ledger (015), where the 03 record carries both (Silicon Valley Bank's do); the parsed
-    entries are shared out in file order by the 16 records counted in the text."""
-    document = _document(path, text)
-    file = _sections(text)
+    entries are shared out in file order by the 16 records counted in the text (after
+    `check_controls` has made sure their structure is the parsed one)."""
     out, start = [], 0
     for g, (raw_group, group) in enumerate(zip(file.children, document.children, strict=True), 1):
         for raw, acct in zip(raw_group.children, group.children, strict=True):
@@ -303,19 +319,27 @@ def ledger_statements(path: str, text: str, entries: list[BankEntry]) -> list[Pa
     return out
 
 
-def check_controls(path: str, text: str, entries: list[BankEntry], totals: bool) -> list[str]:
+def check_controls(
+    path: str, document: Any, file: _Section, entries: list[BankEntry], totals: bool
+) -> list[str]:
     """ImportFailed unless every 16 record in the text was parsed and, with `totals`, each
     trailer's control total and record count are those of the records it closes. BAI2's
     control totals add every amount as written (03 summaries and 16 details, unsigned by
     type code), so they catch a lost, added or misread amount, not a wrong sign."""
-    document = _document(path, text)
-    file = _sections(text)
     accounts = [a for g in file.children for a in g.children]
     count_mismatch(
         path, "transaction details (16 records)", sum(a.details for a in accounts), len(entries)
     )
+    count_mismatch(path, "groups (02 records)", len(file.children), len(document.children))
+    for raw_group, group in zip(file.children, document.children, strict=True):
+        count_mismatch(
+            path,
+            "accounts (03 records) in this group",
+            len(raw_group.children),
+            len(group.children),
+            f"line {raw_group.line}",
+        )
     parsed = [a for g in document.children for a in g.children]
-    count_mismatch(path, "accounts (03 records)", len(accounts), len(parsed))
     for raw, acct in zip(accounts, parsed, strict=True):
         count_mismatch(
             path,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from services.importers import camt, swift_mt
-from services.importers.bai2_format import check_controls, ledger_statements, parse_bai2
+from services.importers import swift_mt
+from services.importers.bai2_format import import_bai2
 from services.importers.batch import ImportBatch, Skipped
-from services.importers.camt import parse_camt
+from services.importers.camt import import_camt
 from services.importers.csv_mapping import load_mapping, parse_csv
 from services.importers.errors import ImportFailed
 from services.importers.events import BankEntry, InvalidEntry, bank_line_events
@@ -73,13 +73,10 @@ def parse_bank(
         entries = parse_mt(name, text, account)
         statements = swift_mt.parsed_statements(name, text, entries)
     elif format.startswith("camt"):
-        entries, skipped = parse_camt(name, raw, account)
-        statements = camt.parsed_statements(name, raw, entries, skipped)
+        entries, skipped, statements = import_camt(name, raw, account)
     elif format == "bai2":
         text = decode_statement(raw)
-        entries = parse_bai2(name, text, account)
-        checks = check_controls(name, text, entries, totals=balance_check)
-        statements = ledger_statements(name, text, entries)
+        entries, statements, checks = import_bai2(name, text, account, totals=balance_check)
     else:
         if mapping is None:
             raise ImportFailed(name, "", "a CSV statement needs --mapping FILE (see README)")

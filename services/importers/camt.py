@@ -89,7 +89,21 @@ def _records(path: str, root: Element) -> tuple[str, str, list[Element]]:
 def parse_camt(
     path: str, raw: bytes, account: str | None = None
 ) -> tuple[list[BankEntry], list[Skipped]]:
-    name, record_name, records = _records(path, _document(path, raw))
+    return _parse(path, _document(path, raw), account)
+
+
+def import_camt(
+    path: str, raw: bytes, account: str | None = None
+) -> tuple[list[BankEntry], list[Skipped], list[ParsedStatement]]:
+    """The entries, the entries left out, and each record as a statement for the balance
+    check, from one parse of the file."""
+    root = _document(path, raw)
+    entries, skipped = _parse(path, root, account)
+    return entries, skipped, parsed_statements(path, root, entries, skipped)
+
+
+def _parse(path: str, root: Element, account: str | None) -> tuple[list[BankEntry], list[Skipped]]:
+    name, record_name, records = _records(path, root)
     entries: list[BankEntry] = []
     skipped: list[Skipped] = []
     for r, record in enumerate(records, 1):
@@ -228,18 +242,16 @@ def _balances(record: Element) -> dict[str, Balance]:
     return found
 
 
-def declared_statements(
-    path: str, raw: bytes, account: str | None = None
-) -> list[DeclaredStatement]:
+def declared_statements(path: str, root: Element) -> list[DeclaredStatement]:
     """Each Stmt/Rpt/Ntfctn as the file declares it: its <Ntry> elements counted anywhere
     beneath it and its booked balances (camt.052/054 usually carry none)."""
-    name, record_name, records = _records(path, _document(path, raw))
+    name, record_name, records = _records(path, root)
     out = []
     for r, record in enumerate(records, 1):
         balances = _balances(record)
         opening_code = next((c for c in _OPENING if c in balances), None)
         ident = _text(record, "Id")
-        acct = account or _account_id(record)
+        acct = _account_id(record)
         label = f"{record_name} {ident or r}" + (f" (account {acct})" if acct else "")
         out.append(
             DeclaredStatement(
@@ -256,10 +268,10 @@ def declared_statements(
 
 
 def parsed_statements(
-    path: str, raw: bytes, entries: list[BankEntry], skipped: list[Skipped]
+    path: str, root: Element, entries: list[BankEntry], skipped: list[Skipped]
 ) -> list[ParsedStatement]:
     out = []
-    for d in declared_statements(path, raw):
+    for d in declared_statements(path, root):
         prefix = f"{d.where}/"
         mine = [e for e in entries if e.where.startswith(prefix)]
         left_out = [s for s in skipped if s.where.startswith(prefix)]

@@ -17,8 +17,8 @@ from decimal import Decimal
 from services.importers.errors import ImportFailed
 
 SKIP_HINT = (
-    "Nothing was imported. Ask the bank for the complete statement; if this bank is known "
-    "to export inconsistent totals, import it with --no-balance-check"
+    "Nothing was imported. Ask the bank for a complete, corrected file; if this bank is "
+    "known to export inconsistent totals, import it with --no-balance-check"
 )
 
 
@@ -93,12 +93,14 @@ def check_statements(path: str, statements: Sequence[ParsedStatement]) -> list[s
         opening, closing, currency = d.opening.amount, d.closing.amount, d.closing.currency
         others = (s.currencies | {d.opening.currency}) - {currency}
         if others:
+            entries = ", ".join(sorted(s.currencies)) or "none"
             raise ImportFailed(
                 path,
                 d.where,
-                f"{d.name} does not add up: its {d.closing_tag} is in {currency} but "
-                f"{'its entries are' if s.currencies - {currency} else f'its {d.opening_tag} is'}"
-                f" in {', '.join(sorted(others))}. {SKIP_HINT}",
+                f"{d.name} does not add up: {d.opening_tag} "
+                f"{money(opening, d.opening.currency)}, entries in {entries}, but "
+                f"{d.closing_tag} {money(closing, currency)}: balances and entries must be in "
+                f"one currency. {SKIP_HINT}",
             )
         if opening + s.total != closing:
             raise ImportFailed(

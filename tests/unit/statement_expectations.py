@@ -78,12 +78,21 @@ UNBALANCED = {
     # … 18.15 + 8.85 opening and entry, 27.05 closing …
     "camt/camt053.v2.five.decimals.xml": ("Stmt[1]", "difference 0.05 EUR"),
     # … and a closing balance (CLBD) of 27.00 SEK, debit, after EUR entries.
-    "camt/camt053.v2.minimal.ultimate.xml": ("Stmt[1]", "is in SEK but its entries are in EUR"),
-    "camt/camt053.v2.minimal.xml": ("Stmt[1]", "is in SEK but its entries are in EUR"),
-    "camt/camt053.v2.with-party-ids.xml": ("Stmt[1]", "is in SEK but its entries are in EUR"),
-    "camt/camt053.v3.xml": ("Stmt[1]", "is in SEK but its entries are in EUR"),
-    "camt/camt053.v4.xml": ("Stmt[1]", "is in SEK but its entries are in EUR"),
-    "camt/camt053.v8.xml": ("Stmt[1]", "is in SEK but its entries are in EUR"),
+    "camt/camt053.v2.minimal.ultimate.xml": (
+        "Stmt[1]",
+        "entries in EUR, but closing balance (CLBD) -27.00 SEK",
+    ),
+    "camt/camt053.v2.minimal.xml": (
+        "Stmt[1]",
+        "entries in EUR, but closing balance (CLBD) -27.00 SEK",
+    ),
+    "camt/camt053.v2.with-party-ids.xml": (
+        "Stmt[1]",
+        "entries in EUR, but closing balance (CLBD) -27.00 SEK",
+    ),
+    "camt/camt053.v3.xml": ("Stmt[1]", "entries in EUR, but closing balance (CLBD) -27.00 SEK"),
+    "camt/camt053.v4.xml": ("Stmt[1]", "entries in EUR, but closing balance (CLBD) -27.00 SEK"),
+    "camt/camt053.v8.xml": ("Stmt[1]", "entries in EUR, but closing balance (CLBD) -27.00 SEK"),
     # MT940 snippets (betterplace): statements cut to a few of their :61: entries.
     "mt940/betterplace/sepa_snippet.sta": ("line 25", "difference 300.08 EUR"),
     "mt940/betterplace/sepa_snippet_broken.sta": ("line 1", "difference 307,603.86 EUR"),
