@@ -29,6 +29,17 @@ class Balance:
 
 
 @dataclass(frozen=True)
+class DeclaredSum:
+    """A declared number and sum of one side's entries (MT940/MT942 :90D:, :90C:)."""
+
+    tag: str  # ":90D:"
+    debit: bool
+    count: int
+    amount: Decimal  # unsigned, as written
+    currency: str
+
+
+@dataclass(frozen=True)
 class DeclaredStatement:
     """What one statement says about itself, read from the file."""
 
@@ -39,6 +50,7 @@ class DeclaredStatement:
     closing: Balance | None = None
     opening_tag: str = "opening balance"  # ":60F:", "opening balance (OPBD)"
     closing_tag: str = "closing balance"  # ":62F:", "closing balance (CLBD)"
+    sums: tuple[DeclaredSum, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class ParsedStatement:
     entries: int  # booked and deliberately skipped (pending) entries
     total: Decimal  # the signed sum of the booked ones
     currencies: frozenset[str] = frozenset()  # of the booked ones
+    amounts: tuple[Decimal, ...] = ()  # the booked ones, where a DeclaredSum needs them
 
 
 def money(value: Decimal, currency: str | None) -> str:
@@ -82,13 +95,17 @@ def _missing(d: DeclaredStatement) -> str | None:
 def check_statements(path: str, statements: Sequence[ParsedStatement]) -> list[str]:
     """ImportFailed at the first statement that does not add up; else notes for the import
     summary ("3 statements add up", "… the check does not apply: no closing balance")."""
-    balanced, without = 0, []
+    balanced, summed, without = 0, 0, []
     for s in statements:
         d = s.declared
         count_mismatch(path, f"entries in {d.name}", d.records, s.entries, d.where)
+        for declared in d.sums:
+            _check_sum(path, d, declared, s.amounts)
+            summed += 1
         missing = _missing(d)
         if missing or d.opening is None or d.closing is None:
-            without.append(f"{d.name} ({missing})")
+            if not d.sums:
+                without.append(f"{d.name} ({missing})")
             continue
         opening, closing, currency = d.opening.amount, d.closing.amount, d.closing.currency
         others = (s.currencies | {d.opening.currency}) - {currency}
@@ -118,9 +135,32 @@ def check_statements(path: str, statements: Sequence[ParsedStatement]) -> list[s
             f"balance check: {balanced} statement{'s add' if balanced != 1 else ' adds'} up "
             "(opening balance + entries = closing balance)"
         )
+    if summed:
+        notes.append(
+            f"entry totals: {summed} number{'s' * (summed != 1)} and sum{'s' * (summed != 1)} "
+            "of entries (:90D:/:90C:) agree"
+        )
     if without:
         more = f" and {len(without) - 3} more" if len(without) > 3 else ""
         notes.append(
             f"balance check does not apply to {'; '.join(without[:3])}{more}; entries counted"
         )
     return notes
+
+
+def _check_sum(
+    path: str, d: DeclaredStatement, declared: DeclaredSum, amounts: Sequence[Decimal]
+) -> None:
+    side = [a for a in amounts if (a < 0) == declared.debit and a != 0]
+    count, total = len(side), abs(sum(side, Decimal(0)))
+    if count != declared.count or total != declared.amount:
+        kind = "debit" if declared.debit else "credit"
+        raise ImportFailed(
+            path,
+            d.where,
+            f"{d.name} does not add up: {declared.tag} declares {declared.count} {kind} "
+            f"entr{'y' if declared.count == 1 else 'ies'} of "
+            f"{money(declared.amount, declared.currency)}, but the statement holds {count} of "
+            f"{money(total, declared.currency)} "
+            f"(difference {money(declared.amount - total, declared.currency)}). {SKIP_HINT}",
+        )

@@ -22,6 +22,7 @@ from services.importers.money import fit_currency
 from services.importers.statement_check import (
     Balance,
     DeclaredStatement,
+    DeclaredSum,
     ParsedStatement,
     count_mismatch,
 )
@@ -35,6 +36,7 @@ _TAG = re.compile(r"^:\n?(?P<tag>[0-9]{2}[A-Z]?|NS):", re.MULTILINE)
 # pre-SEPA layout) write "." instead, which `mt-940` reads as the end of the amount.
 _BALANCE_AMOUNT = re.compile(r"^(:6[0245][FM]?:[CD]\d{6}[A-Z]{3}\d+)\.(\d*)(?=\s|$)", re.MULTILINE)
 _ENTRY_AMOUNT = re.compile(r"^(:61:\d{6}(?:\d{4})?R?[CD][A-Z]?\d+)\.(\d*)(?=[A-Z])", re.MULTILINE)
+_SUM = re.compile(r"(?P<count>\d+)(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)")
 _BALANCE = re.compile(r"(?P<mark>[CD])(?P<date>\d{6})(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)")
 # ASN Bank (NL) writes the :61: customer reference longer than SWIFT's 16x; `mt-940` ships
 # a tag for exactly that bank, chosen here by the sender BIC in the SWIFT basic header.
@@ -250,6 +252,16 @@ def declared_statements(text: str) -> list[DeclaredStatement]:
             current["closing_tag"] = f"closing balance (:{tag}:)"
         elif tag == "61":
             current["records"] += 1
+        elif tag in ("90D", "90C") and (found_sum := _SUM.match(value.strip())):
+            current.setdefault("sums", []).append(
+                DeclaredSum(
+                    f":{tag}:",
+                    tag == "90D",
+                    int(found_sum["count"]),
+                    Decimal(found_sum["amount"].replace(",", ".")),
+                    found_sum["currency"],
+                )
+            )
     return [_declared(s) for s in statements]
 
 
@@ -268,6 +280,7 @@ def _declared(s: dict[str, Any]) -> DeclaredStatement:
         closing=s.get("closing"),
         opening_tag=s.get("opening_tag", "opening balance (:60F:)"),
         closing_tag=s.get("closing_tag", "closing balance (:62F:)"),
+        sums=tuple(s.get("sums", ())),
     )
 
 
@@ -281,5 +294,7 @@ def parsed_statements(path: str, text: str, entries: list[BankEntry]) -> list[Pa
         mine = entries[start : start + d.records]
         start += d.records
         total = sum((e.amount for e in mine), Decimal(0))
-        out.append(ParsedStatement(d, len(mine), total, frozenset(e.currency for e in mine)))
+        currencies = frozenset(e.currency for e in mine)
+        amounts = tuple(e.amount for e in mine)
+        out.append(ParsedStatement(d, len(mine), total, currencies, amounts))
     return out

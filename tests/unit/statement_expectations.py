@@ -111,6 +111,8 @@ UNBALANCED = {
     "mt940/self-provided/overly_long_details.sta": ("line 1", "difference 234.01 EUR"),
     "mt940/self-provided/whitespace.sta": ("line 1", "difference 234.01 EUR"),
     "mt940/self-provided/raiffeisen-cmi.sta": ("line 1", "difference 1,123,264.00 HUF"),
+    # … and an MT942 whose :90D: counts one debit of 2.30 EUR beside its one of 0.42.
+    "mt940/self-provided/mt942.sta": ("line 1", "difference 1.88 EUR"),
 }
 
 

@@ -166,6 +166,21 @@ def test_mt942_without_balances_says_the_check_does_not_apply(tmp_path: Path) ->
     )
 
 
+def test_mt942_number_and_sum_of_debit_and_credit_entries_are_checked(tmp_path: Path) -> None:
+    text = STATEMENT.replace(":60F:C261101EUR1000,00\n", ":34F:EURD0,\n:13D:2611021200+0100\n")
+    text = text.replace(":62F:C261102EUR1209,50\n", ":90D:1EUR40,50\n:90C:1EUR250,00\n")
+    batch = parse_bank(_write(tmp_path, "i.sta", text))
+    assert batch.checks == ("entry totals: 2 numbers and sums of entries (:90D:/:90C:) agree",)
+    wrong = text.replace(":90C:1EUR250,00", ":90C:2EUR260,00")
+    with pytest.raises(ImportFailed) as failure:
+        parse_bank(_write(tmp_path, "w.sta", wrong))
+    assert failure.value.where == "line 1"
+    assert (
+        ":90C: declares 2 credit entries of 260.00 EUR, but the statement holds 1 of "
+        "250.00 EUR (difference 10.00 EUR)"
+    ) in failure.value.problem
+
+
 CAMT = """<?xml version="1.0"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>
 <Stmt><Id>S1</Id><Acct><Id><IBAN>CH9300762011623852957</IBAN></Id></Acct>
