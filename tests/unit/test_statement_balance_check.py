@@ -91,6 +91,11 @@ def test_legacy_rabobank_export_imports_all_39_entries_and_adds_up() -> None:
     amounts = _amounts(RABOBANK)
     assert len(amounts) == 39
     assert opening + sum(amounts) == closing
+    # Each entry keeps its own :86: lines: 39 + 13, not all 52 glued into one.
+    batch = parse_bank(RABOBANK)
+    texts = [e.data.remittance_info or "" for e in batch.events if isinstance(e, ev.BankLineBooked)]
+    assert [t.count("BETALINGSKENM.") for t in texts] == [1] * 39
+    assert sum(t.count("FACTUURNUMMER") for t in texts) == 13
     assert parse_bank(RABOBANK).checks == (
         "balance check: 39 statements add up (opening balance + entries = closing balance)",
     )
