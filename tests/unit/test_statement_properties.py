@@ -39,14 +39,17 @@ def _eur(cents: int, mark: str = ",") -> str:
     return f"{abs(cents) // 100}{mark}{abs(cents) % 100:02d}"
 
 
-def mt940(s: Statement, corrupt: int | None = None) -> str:
-    lines = [":20:PROP-1", ":25:NL91ABNA0417164300", ":28C:1/1"]
-    lines.append(f":60F:{'C' if s.opening >= 0 else 'D'}261101EUR{_eur(s.opening)}")
+def mt940(
+    s: Statement, corrupt: int | None = None, number: int = 1, mark: str = ",", end: str = "-"
+) -> str:
+    lines = [f":20:PROP-{number}", ":25:NL91ABNA0417164300", f":28C:{number}/1"]
+    lines.append(f":60F:{'C' if s.opening >= 0 else 'D'}261101EUR{_eur(s.opening, mark)}")
     for n, cents in enumerate(s.entries):
         cents += 1 if n == corrupt else 0
-        lines += [f":61:2611021102{'C' if cents > 0 else 'D'}{_eur(cents)}NTRFNONREF", ":86:X"]
+        side = "C" if cents > 0 else "D"
+        lines += [f":61:2611021102{side}{_eur(cents, mark)}NTRFNONREF", f":86:ENTRY {n}"]
     closing = s.closing + (1 if corrupt == -1 else 0)
-    lines += [f":62F:{'C' if closing >= 0 else 'D'}261102EUR{_eur(closing)}", "-"]
+    lines += [f":62F:{'C' if closing >= 0 else 'D'}261102EUR{_eur(closing, mark)}", end]
     return "\n".join(lines) + "\n"
 
 
@@ -125,6 +128,23 @@ def test_a_statement_is_published_whole_or_refused(statement: Statement, suffix:
 def test_a_consistent_statement_is_published(statement: Statement, suffix: str) -> None:
     # Else the property above would hold for an importer that refuses everything.
     assert _import(FORMATS[suffix](statement), suffix) is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    many=st.lists(statements, min_size=1, max_size=5),
+    mark=st.sampled_from((",", ".")),
+    end=st.sampled_from(("-", "")),
+)
+def test_an_mt940_file_of_many_statements_is_published_whole(
+    many: list[Statement], mark: str, end: str
+) -> None:
+    # Legacy layouts: "." as decimal mark, no "-" after each statement (issue 18, item 1).
+    text = "".join(mt940(s, number=n, mark=mark, end=end) for n, s in enumerate(many, 1))
+    published = _import(text, "sta")
+    assert published is not None
+    assert len(published) == sum(len(s.entries) for s in many)
+    assert sum(published, Decimal(0)) == Decimal(sum(sum(s.entries) for s in many)).scaleb(-2)
 
 
 @settings(max_examples=60, deadline=None)
