@@ -5,7 +5,9 @@ statement in it declares: how many entry records it holds and, where the format 
 them, its opening and closing balance. The parsed entries must then account for both:
 as many entries as records, and opening + entries = closing. A parser that misreads a
 layout (one entry where the file holds 39) is caught here whatever it did, and the whole
-file is refused with the figures; `--no-balance-check` is the user's explicit way past it.
+file is refused with the figures. `--no-balance-check` is the user's explicit way past a
+bank's inconsistent balances and totals, never past the entry count: a misread file is
+the importer's fault, and importing part of it is what this module exists to prevent.
 """
 
 from __future__ import annotations
