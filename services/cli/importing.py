@@ -33,6 +33,12 @@ def register(subparsers: Any) -> None:
     bank.add_argument("--mapping", help="TOML column mapping for a CSV statement (see README)")
     bank.add_argument("--account", help="account id for every line (overrides the file's)")
     bank.add_argument("--dry-run", action="store_true", help="parse, validate, summarize only")
+    bank.add_argument(
+        "--no-balance-check",
+        action="store_true",
+        help="import even if a statement's balances or control totals do not add up "
+        "(for a bank known to export inconsistent totals; the entry count is still checked)",
+    )
     bank.set_defaults(handler=import_bank)
     psp = sub.add_parser("psp", help="a PSP settlement report → o2c.settlements")
     psp.add_argument("file", help="the report file")
@@ -43,7 +49,13 @@ def register(subparsers: Any) -> None:
 
 def import_bank(args: argparse.Namespace) -> int:
     try:
-        batch = parse_bank(args.file, args.format, args.mapping, args.account)
+        batch = parse_bank(
+            args.file,
+            args.format,
+            args.mapping,
+            args.account,
+            balance_check=not args.no_balance_check,
+        )
     except ImportFailed as exc:
         raise CommandError(str(exc)) from None
     return _finish(batch, args.dry_run)
@@ -65,6 +77,8 @@ def _finish(batch: ImportBatch, dry_run: bool) -> int:
         print(table(headers, rows))
     for skipped in batch.skipped:
         info(f"skipped {skipped.where}: {skipped.reason}")
+    for check in batch.checks:
+        info(check)
     if dry_run:
         info("dry run: nothing published")
         return 0

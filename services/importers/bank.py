@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from services.importers.bai2_format import parse_bai2
+from services.importers import swift_mt
+from services.importers.bai2_format import import_bai2
 from services.importers.batch import ImportBatch, Skipped
-from services.importers.camt import parse_camt
+from services.importers.camt import import_camt
 from services.importers.csv_mapping import load_mapping, parse_csv
 from services.importers.errors import ImportFailed
 from services.importers.events import BankEntry, InvalidEntry, bank_line_events
+from services.importers.statement_check import ParsedStatement, check_statements, count_mismatch
 from services.importers.swift_mt import decode as decode_mt
 from services.importers.swift_mt import parse_mt
 from services.importers.text import decode_statement, read_bytes
@@ -51,8 +53,11 @@ def parse_bank(
     format: str | None = None,
     mapping: str | Path | None = None,
     account: str | None = None,
+    balance_check: bool = True,
 ) -> ImportBatch:
-    """Parse and validate a whole statement file; ImportFailed names the file and where."""
+    """Parse and validate a whole statement file, and check it against itself (see
+    `statement_check`); ImportFailed names the file and where. Without `balance_check` the
+    balances and control totals are not compared; the entry count always is."""
     name = str(path)
     raw = read_bytes(path)
     if format is None:
@@ -61,18 +66,38 @@ def parse_bank(
         raise ImportFailed(name, "", f"unknown format {format!r}; known: {', '.join(BANK_FORMATS)}")
     skipped: list[Skipped] = []
     entries: list[BankEntry]
+    statements: list[ParsedStatement] = []
+    checks: list[str] = []
     if format in ("mt940", "mt942"):
-        entries = parse_mt(name, decode_mt(raw), account)
+        text = decode_mt(raw)
+        entries = parse_mt(name, text, account)
+        statements = swift_mt.parsed_statements(name, text, entries)
     elif format.startswith("camt"):
-        entries, skipped = parse_camt(name, raw, account)
+        entries, skipped, statements = import_camt(name, raw, account)
     elif format == "bai2":
-        entries = parse_bai2(name, decode_statement(raw), account)
+        text = decode_statement(raw)
+        entries, statements, checks = import_bai2(name, text, account, totals=balance_check)
     else:
         if mapping is None:
             raise ImportFailed(name, "", "a CSV statement needs --mapping FILE (see README)")
         entries = parse_csv(name, raw, load_mapping(mapping), account)
+        checks = ["balance check does not apply: a CSV export carries no balances"]
+    if statements and balance_check:
+        checks += check_statements(name, statements)
+    elif statements:
+        checks += [f"balance check skipped (--no-balance-check); {_counted(name, statements)}"]
     try:
         events = bank_line_events(entries, source=f"o2c-import/{format}")
     except InvalidEntry as exc:
         raise ImportFailed(name, exc.where, f"invalid bank line: {exc.problem}") from None
-    return ImportBatch(name, format, tuple(e for e, _ in events), tuple(skipped))
+    return ImportBatch(
+        name, format, tuple(e for e, _ in events), tuple(skipped), checks=tuple(checks)
+    )
+
+
+def _counted(path: str, statements: list[ParsedStatement]) -> str:
+    for s in statements:
+        d = s.declared
+        count_mismatch(path, f"entries in {d.name}", d.records, s.entries, d.where)
+    n = len(statements)
+    return f"entry count checked in {n} statement{'s' * (n != 1)}"

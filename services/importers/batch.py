@@ -19,3 +19,5 @@ class ImportBatch:
     kind: str  # the bank format or PSP provider
     events: tuple[CloudEvent, ...]
     skipped: tuple[Skipped, ...] = field(default=())
+    # What was checked before publishing, for the summary ("balance check: 3 statements add up").
+    checks: tuple[str, ...] = field(default=())

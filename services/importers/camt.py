@@ -22,6 +22,7 @@ from services.importers.batch import Skipped
 from services.importers.errors import ImportFailed
 from services.importers.events import BankEntry
 from services.importers.money import fit_currency, parse_decimal
+from services.importers.statement_check import Balance, DeclaredStatement, ParsedStatement
 
 _MESSAGES = {
     "BkToCstmrStmt": "Stmt",  # camt.053
@@ -55,9 +56,7 @@ def _text(node: Element | None, *path: str) -> str | None:
     return found.text.strip() or None
 
 
-def parse_camt(
-    path: str, raw: bytes, account: str | None = None
-) -> tuple[list[BankEntry], list[Skipped]]:
+def _document(path: str, raw: bytes) -> Element:
     try:
         root = fromstring(raw)
     except ParseError as exc:
@@ -65,6 +64,10 @@ def parse_camt(
         raise ImportFailed(path, f"line {line}", f"not well-formed XML: {exc}") from None
     except DefusedXmlException as exc:
         raise ImportFailed(path, "", f"refused XML construct: {exc}") from None
+    return root
+
+
+def _records(path: str, root: Element) -> tuple[str, str, list[Element]]:
     if _local(root.tag) != "Document":
         raise ImportFailed(path, f"element {_local(root.tag)}", "root element is not Document")
     message = next((c for c in root if _local(c.tag) in _MESSAGES), None)
@@ -80,6 +83,27 @@ def parse_camt(
         raise ImportFailed(
             path, f"element {name}", f"no {record_name}: the message must hold at least one"
         )
+    return name, record_name, records
+
+
+def parse_camt(
+    path: str, raw: bytes, account: str | None = None
+) -> tuple[list[BankEntry], list[Skipped]]:
+    return _parse(path, _document(path, raw), account)
+
+
+def import_camt(
+    path: str, raw: bytes, account: str | None = None
+) -> tuple[list[BankEntry], list[Skipped], list[ParsedStatement]]:
+    """The entries, the entries left out, and each record as a statement for the balance
+    check, from one parse of the file."""
+    root = _document(path, raw)
+    entries, skipped = _parse(path, root, account)
+    return entries, skipped, parsed_statements(path, root, entries, skipped)
+
+
+def _parse(path: str, root: Element, account: str | None) -> tuple[list[BankEntry], list[Skipped]]:
+    name, record_name, records = _records(path, root)
     entries: list[BankEntry] = []
     skipped: list[Skipped] = []
     for r, record in enumerate(records, 1):
@@ -194,3 +218,64 @@ def _counterparty(details: list[Element], credit: bool) -> tuple[str | None, str
         if name or number:
             return name, number
     return None, None
+
+
+# Opening: OPBD, else the previous statement's closing (PRCD), which is the same figure.
+_OPENING = ("OPBD", "PRCD")
+_CLOSING = ("CLBD",)
+
+
+def _balances(record: Element) -> dict[str, Balance]:
+    found: dict[str, Balance] = {}
+    for bal in _children(record, "Bal"):
+        code = _text(bal, "Tp", "CdOrPrtry", "Cd") or _text(bal, "Tp", "Cd")
+        amt = _child(bal, "Amt")
+        if code is None or amt is None or (code in found and code not in _CLOSING):
+            continue
+        try:
+            value = parse_decimal(amt.text or "")
+        except ValueError:
+            continue  # not a figure the check can use: the statement counts as without it
+        if _text(bal, "CdtDbtInd") == "DBIT":
+            value = -value
+        found[code] = Balance(value, amt.get("Ccy") or "")
+    return found
+
+
+def declared_statements(path: str, root: Element) -> list[DeclaredStatement]:
+    """Each Stmt/Rpt/Ntfctn as the file declares it: its <Ntry> elements counted anywhere
+    beneath it and its booked balances (camt.052/054 usually carry none)."""
+    name, record_name, records = _records(path, root)
+    out = []
+    for r, record in enumerate(records, 1):
+        balances = _balances(record)
+        opening_code = next((c for c in _OPENING if c in balances), None)
+        ident = _text(record, "Id")
+        acct = _account_id(record)
+        label = f"{record_name} {ident or r}" + (f" (account {acct})" if acct else "")
+        out.append(
+            DeclaredStatement(
+                where=f"element {name}/{record_name}[{r}]",
+                name=label,
+                records=sum(1 for n in record.iter() if _local(n.tag) == "Ntry"),
+                opening=balances.get(opening_code) if opening_code else None,
+                closing=balances.get("CLBD"),
+                opening_tag=f"opening balance ({opening_code or 'OPBD'})",
+                closing_tag="closing balance (CLBD)",
+            )
+        )
+    return out
+
+
+def parsed_statements(
+    path: str, root: Element, entries: list[BankEntry], skipped: list[Skipped]
+) -> list[ParsedStatement]:
+    out = []
+    for d in declared_statements(path, root):
+        prefix = f"{d.where}/"
+        mine = [e for e in entries if e.where.startswith(prefix)]
+        left_out = [s for s in skipped if s.where.startswith(prefix)]
+        total = sum((e.amount for e in mine), Decimal(0))
+        currencies = frozenset(e.currency for e in mine)
+        out.append(ParsedStatement(d, len(mine) + len(left_out), total, currencies))
+    return out

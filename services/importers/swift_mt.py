@@ -19,9 +19,25 @@ import mt940
 from services.importers.errors import ImportFailed, line_of
 from services.importers.events import BankEntry
 from services.importers.money import fit_currency
+from services.importers.statement_check import (
+    Balance,
+    DeclaredStatement,
+    DeclaredSum,
+    ParsedStatement,
+    count_mismatch,
+)
 
 _ANY_TAG = re.compile(r"^(?::[0-9]{2}[A-Z]?:|:NS:)", re.MULTILINE)
 _TX_LINE = re.compile(r"^:61:", re.MULTILINE)
+# A tag as `mt-940` finds one (it also allows a line break after the first colon).
+_TAG = re.compile(r"^:\n?(?P<tag>[0-9]{2}[A-Z]?|NS):", re.MULTILINE)
+# Amounts in :60a:/:62a:/:64:/:65: balances and :61: entries. SWIFT's decimal mark is ",",
+# which never appears as a thousands separator in these fields; legacy exports (Rabobank's
+# pre-SEPA layout) write "." instead, which `mt-940` reads as the end of the amount.
+_BALANCE_AMOUNT = re.compile(r"^(:6[0245][FM]?:[CD]\d{6}[A-Z]{3}\d+)\.(\d*)(?=\s|$)", re.MULTILINE)
+_ENTRY_AMOUNT = re.compile(r"^(:61:\d{6}(?:\d{4})?R?[CD][A-Z]?\d+)\.(\d*)(?=[A-Z])", re.MULTILINE)
+_SUM = re.compile(r"(?P<count>\d+)(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)")
+_BALANCE = re.compile(r"(?P<mark>[CD])(?P<date>\d{6})(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)")
 # ASN Bank (NL) writes the :61: customer reference longer than SWIFT's 16x; `mt-940` ships
 # a tag for exactly that bank, chosen here by the sender BIC in the SWIFT basic header.
 _ASN_BANK_HEADER = re.compile(r"\{1:F01ASNB")
@@ -42,8 +58,19 @@ def _stamp_statement(
     return result
 
 
+class _StatementNumber(mt940.tags.StatementNumber):
+    """:28C: as banks write it: `mt-940` wants 5n[/5n]; Zenith Bank (NG) writes " /1",
+    with no statement number before the sequence number."""
+
+    pattern = r"""\s*
+    (?P<statement_number>\d{0,5})  # 5n, sometimes left out
+    (?:/?(?P<sequence_number>\d{1,5}))?  # [/5n]
+    \s*$"""
+
+
 def _transactions(text: str) -> Any:
-    tags: dict[Any, Any] = {}
+    # Keyed by the full tag, as `mt-940` looks tags up: "28C" first, then "28".
+    tags: dict[Any, Any] = {"28C": _StatementNumber(), "28": _StatementNumber()}
     if _ASN_BANK_HEADER.search(text):
         asn = mt940.tags.StatementASNB()
         tags[asn.id] = asn
@@ -88,9 +115,15 @@ def decode(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
+def repair(text: str) -> str:
+    """The file with "." decimal marks in balances and entries written as SWIFT's ","."""
+    return _ENTRY_AMOUNT.sub(r"\1,\2", _BALANCE_AMOUNT.sub(r"\1,\2", text))
+
+
 def parse_mt(path: str, text: str, account: str | None = None) -> list[BankEntry]:
     if not _ANY_TAG.search(text):
         raise ImportFailed(path, "line 1", "no SWIFT MT940/MT942 tag (such as :20: or :61:) found")
+    text = repair(text)
     transactions = _transactions(text)
     try:
         transactions.parse(text)
@@ -110,10 +143,29 @@ def _parse_error(path: str, text: str, exc: Exception) -> ImportFailed:
     found = re.search(r"from '(.*)'\Z", message, re.DOTALL) or re.search(r"from (.*)", message)
     fragment = found.group(1).encode().decode("unicode_escape") if found else ""
     line = line_of(text, fragment)
-    tag = re.search(r"tags\.(\w+)", message)
-    tag_id = getattr(getattr(mt940.tags, tag.group(1), None), "id", None) if tag else None
-    what = f"cannot parse :{tag_id}: ({tag.group(1) if tag else ''})" if tag_id else "cannot parse"
+    tag = re.search(r"\.(\w+) object", message)
+    tag_id = (
+        getattr(getattr(mt940.tags, tag.group(1).lstrip("_"), None), "id", None) if tag else None
+    )
+    # The tag as the file writes it (":28C:", not the ":28:" `mt-940` files it under).
+    written = _tag_at(text, line) if line else None
+    label = written or (f":{tag_id}:" if tag_id else None)
+    kind = tag.group(1).lstrip("_") if tag else ""
+    what = f"cannot parse {label} ({kind})" if label else "cannot parse"
     return ImportFailed(path, f"line {line}" if line else "", f"{what}: {fragment.strip()!r}")
+
+
+def _tag_at(text: str, line: int) -> str | None:
+    """The tag whose value runs through `line` (1-based): the last one starting at or
+    before it."""
+    offset = 0
+    for _ in range(line - 1):
+        offset = text.find("\n", offset) + 1
+    end = text.find("\n", offset)
+    found = None
+    for found_tag in _TAG.finditer(text, 0, end if end >= 0 else len(text)):
+        found = found_tag
+    return f":{found['tag']}:" if found else None
 
 
 def _entry(path: str, where: str, data: dict[str, Any], account: str | None) -> BankEntry:
@@ -161,3 +213,88 @@ def _entry(path: str, where: str, data: dict[str, Any], account: str | None) -> 
 def remittance_text(data: dict[str, Any]) -> str | None:
     """The reference text of one parsed :61:/:86: pair (also used by the tests)."""
     return _text(data.get("purpose")) or _text(data.get("transaction_details"))
+
+
+def _balance(value: str) -> Balance | None:
+    found = _BALANCE.match(value.strip())
+    if not found:
+        return None
+    amount = Decimal(found["amount"].replace(",", "."))
+    return Balance(-amount if found["mark"] == "D" else amount, found["currency"])
+
+
+def declared_statements(text: str) -> list[DeclaredStatement]:
+    """Each statement (from one :20: to the next) as the file's own tags declare it: its
+    :61: lines counted and its first :60F:/:60M: and last :62F:/:62M: read here, not by
+    `mt-940`, so that a layout it misreads cannot also mislead the check."""
+    text = repair(text)
+    statements: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    line, last = 1, 0
+    for found in _TAG.finditer(text):
+        line += text.count("\n", last, found.start())
+        last = found.start()
+        tag = found["tag"]
+        end = text.find("\n:", found.end())
+        value = text[found.end() : end if end >= 0 else len(text)].strip()
+        if current is None or tag == "20":
+            current = {"line": line, "records": 0}
+            statements.append(current)
+        if tag in ("20", "25"):
+            current.setdefault(tag, value.splitlines()[0].strip() if value else "")
+        elif tag in ("28", "28C"):
+            current.setdefault("28", value.strip())
+        elif tag in ("60F", "60M") and "opening" not in current:
+            current["opening"] = _balance(value)
+            current["opening_tag"] = f"opening balance (:{tag}:)"
+        elif tag in ("62F", "62M"):
+            current["closing"] = _balance(value)
+            current["closing_tag"] = f"closing balance (:{tag}:)"
+        elif tag == "61":
+            current["records"] += 1
+        elif tag in ("90D", "90C") and (found_sum := _SUM.match(value.strip())):
+            current.setdefault("sums", []).append(
+                DeclaredSum(
+                    f":{tag}:",
+                    tag == "90D",
+                    int(found_sum["count"]),
+                    Decimal(found_sum["amount"].replace(",", ".")),
+                    found_sum["currency"],
+                )
+            )
+    return [_declared(s) for s in statements]
+
+
+def _declared(s: dict[str, Any]) -> DeclaredStatement:
+    parts = [
+        f"account {s['25']}" if s.get("25") else "",
+        f"number {s['28']}" if s.get("28") else "",
+    ]
+    details = ", ".join(p for p in parts if p)
+    name = f"statement {s.get('20') or '(no :20:)'}" + (f" ({details})" if details else "")
+    return DeclaredStatement(
+        where=f"line {s['line']}",
+        name=name,
+        records=s["records"],
+        opening=s.get("opening"),
+        closing=s.get("closing"),
+        opening_tag=s.get("opening_tag", "opening balance (:60F:)"),
+        closing_tag=s.get("closing_tag", "closing balance (:62F:)"),
+        sums=tuple(s.get("sums", ())),
+    )
+
+
+def parsed_statements(path: str, text: str, entries: list[BankEntry]) -> list[ParsedStatement]:
+    """The parsed entries shared out to the declared statements in file order, once their
+    total count is that of the :61: lines (else ImportFailed: the layout was misread)."""
+    declared = declared_statements(text)
+    count_mismatch(path, "entries (:61: lines)", sum(d.records for d in declared), len(entries))
+    out, start = [], 0
+    for d in declared:
+        mine = entries[start : start + d.records]
+        start += d.records
+        total = sum((e.amount for e in mine), Decimal(0))
+        currencies = frozenset(e.currency for e in mine)
+        amounts = tuple(e.amount for e in mine)
+        out.append(ParsedStatement(d, len(mine), total, currencies, amounts))
+    return out

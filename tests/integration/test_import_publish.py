@@ -28,7 +28,7 @@ STATEMENT = """:20:STMT-1
 :86:Payment ORD-1001 Ann
 :61:2611021102D40,50NTRFNONREF
 :86:Card fees
-{extra}:62F:C261102EUR1209,50
+{extra}:62F:C261102EUR{closing}
 -
 """
 
@@ -44,10 +44,12 @@ def test_importing_a_statement_again_publishes_only_what_is_new(
 ) -> None:
     account = unique("NL00TEST")
     first = tmp_path / "monday.sta"
-    first.write_text(STATEMENT.format(account=account, extra=""))
+    first.write_text(STATEMENT.format(account=account, extra="", closing="1209,50"))
     later = tmp_path / "tuesday.sta"
     later.write_text(
-        STATEMENT.format(account=account, extra=":61:2611031103C99,00NTRFINV-7\n:86:INV-7\n")
+        STATEMENT.format(
+            account=account, extra=":61:2611031103C99,00NTRFINV-7\n:86:INV-7\n", closing="1308,50"
+        )
     )
 
     runs = [o2c(services, "import", "bank", str(f)) for f in (first, first, later)]
@@ -92,7 +94,9 @@ def test_invalid_file_publishes_nothing_and_names_the_line(
 ) -> None:
     account = unique("NL00BAD")
     bad = tmp_path / "bad.sta"
-    bad.write_text(STATEMENT.format(account=account, extra=":61:2611031103C9,999NTRFX\n"))
+    bad.write_text(
+        STATEMENT.format(account=account, extra=":61:2611031103C9,999NTRFX\n", closing="1219,50")
+    )
 
     run = o2c(services, "import", "bank", str(bad))
 
@@ -100,6 +104,6 @@ def test_invalid_file_publishes_nothing_and_names_the_line(
     assert f"{bad}: line 9:" in run.stderr
     assert "nothing" not in run.stdout
     good = tmp_path / "good.sta"
-    good.write_text(STATEMENT.format(account=account, extra=""))
+    good.write_text(STATEMENT.format(account=account, extra="", closing="1209,50"))
     valid_lines = {e.id for e in parse_bank(good).events}
     assert not valid_lines & ids_on_topic(services.kafka_bootstrap, BANK_LINES, [account])

@@ -1,6 +1,8 @@
 """Every statement in ../shared/data/bank-statements against the parse its source ships.
 
 Files are discovered, not listed: a statement added to the shared folder is tested too.
+The few that do not add up (statement_expectations.UNBALANCED) are compared through
+--no-balance-check; test_statement_balance_check.py asserts they are refused without it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from schemas import events as ev
 from schemas.money import CURRENCY_DECIMALS
 from services.importers import ImportFailed, parse_bank
 from services.importers.swift_mt import remittance_text
-from tests.unit.statement_expectations import STATEMENTS, load_mt940_expectation
+from tests.unit.statement_expectations import (
+    STATEMENTS,
+    balance_checked,
+    load_mt940_expectation,
+)
 
 pytestmark = pytest.mark.skipif(
     not STATEMENTS.is_dir(),
@@ -43,6 +49,10 @@ MT940_FILES = [p for p in _files("mt940", "*.sta") if p.with_suffix(".yml").exis
 CAMT_FILES = _files("camt", "*.xml")
 BAI2_FILES = [p for p in _files("bai2", "*.txt") if "errors" not in p.parts]
 BAI2_BROKEN = _files("bai2/errors", "*")
+
+
+def _parse(path: Path, account: str | None = None) -> Any:
+    return parse_bank(path, account=account, balance_check=balance_checked(path))
 
 
 def _lines(batch_events: tuple[Any, ...]) -> list[ev.BankLineBookedData]:
@@ -83,7 +93,7 @@ def test_mt940_entries_agree_with_the_expected_parse(path: Path) -> None:
         assert re.search(r"line \d+", str(failure.value))
         assert any((code or "no currency") in str(failure.value) for code in withdrawn)
         return
-    lines = _lines(parse_bank(path, account=account).events)
+    lines = _lines(_parse(path, account).events)
     assert len(lines) == len(expected["transactions"])
     for line, want in zip(lines, expected["transactions"], strict=True):
         # SWIFT: RC is the reversal of a credit (a debit), RD of a debit (a credit). mt-940
@@ -161,7 +171,7 @@ def test_camt_entries_agree_with_the_expected_parse(path: Path) -> None:
         assert str(path) in str(failure.value)
         assert "element " in str(failure.value)
         return
-    batch = parse_bank(path)
+    batch = _parse(path)
     lines = _lines(batch.events)
     assert len(lines) + len(batch.skipped) == _ntry_count(path)
     records = _record_ids(path)
@@ -231,7 +241,7 @@ def test_bai2_entries_agree_with_the_files_own_detail_records(path: Path) -> Non
     # one becomes a line, 1xx-3xx credits and 4xx-6xx debits, amounts in cents.
     text = path.read_text(encoding="utf-8")
     details = _DETAIL.findall(text)
-    lines = _lines(parse_bank(path).events)
+    lines = _lines(_parse(path).events)
     assert len(lines) == len(details)
     for line, (code, cents) in zip(lines, details, strict=True):
         sign = 1 if 100 <= int(code) < 400 else -1
@@ -251,10 +261,10 @@ def test_broken_bai2_fails_naming_the_file_and_line(path: Path) -> None:
 def test_importing_a_statement_twice_gives_identical_events(path: Path) -> None:
     account = None if path.suffix != ".sta" or ":25:" in path.read_text(errors="replace") else "X"
     try:
-        first = parse_bank(path, account=account)
+        first = _parse(path, account)
     except ImportFailed:
         pytest.skip("a file that fails has no events to compare")
-    second = parse_bank(path, account=account)
+    second = _parse(path, account)
     assert [e.model_dump_json() for e in first.events] == [
         e.model_dump_json() for e in second.events
     ]

@@ -117,7 +117,10 @@ def test_csv_row_with_a_bad_date_names_line_and_column(tmp_path: Path) -> None:
 def test_same_content_twice_in_a_statement_gets_two_ids_and_same_ids_on_reimport(
     tmp_path: Path,
 ) -> None:
-    twice = STATEMENT.replace(":62F:", ":61:2611021102D40,50NTRFNONREF\n:86:Card fees\n:62F:")
+    twice = STATEMENT.replace(
+        ":62F:C261102EUR1209,50",
+        ":61:2611021102D40,50NTRFNONREF\n:86:Card fees\n:62F:C261102EUR1169,00",
+    )
     path = _write(tmp_path, "s.sta", twice)
     first = [e.id for e in parse_bank(path).events]
     assert len(first) == 3 == len(set(first))
@@ -129,7 +132,9 @@ def test_overlapping_statements_give_the_same_ids_for_the_same_bookings(tmp_path
     monday = _write(
         tmp_path,
         "mon.sta",
-        STATEMENT.replace(":61:2611021102D40,50NTRFNONREF\n:86:Card fees\n", ""),
+        STATEMENT.replace(":61:2611021102D40,50NTRFNONREF\n:86:Card fees\n", "").replace(
+            "EUR1209,50", "EUR1250,00"
+        ),
     )
     ids_monday = {e.id for e in parse_bank(monday).events}
     ids_both = {e.id for e in parse_bank(_write(tmp_path, "tue.sta", STATEMENT)).events}
