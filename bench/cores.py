@@ -2,7 +2,10 @@
 
 Rows, each the median of `--repeat` runs (the machine is shared):
 - the ledger core on the bench's stream (services/samples/demo.py): decode, state load,
-  apply, state dump, encode outputs, per event; beside orjson parsing the same bytes;
+  apply, state dump, encode outputs, per event; beside orjson parsing the same bytes; and
+  the same through the ledger task's store (RocksDB) in batches of 500 events, where the
+  store parses a ledger once per batch unless its cache of recent states holds it, and
+  stores it once per batch (not the issue's row, labelled apart);
 - all the cores (ledger, payout, suspense, invoice references, credit) on the accuracy
   stream, as bench/accuracy.py runs them, decoding each line; beside orjson parsing it;
 - the stored ledger's bytes per order, on the bench's stream;
@@ -109,6 +112,35 @@ def run_ledger(messages: Iterable[bytes], policy: Policy) -> dict[str, bytes]:
     return stored
 
 
+def run_ledger_in_store(messages: list[bytes], policy: Policy, batch: int = 500) -> None:
+    """Each event as the worker handles it, through the ledger task's store (RocksDB) in
+    batches of `batch` events: a ledger read in a batch is parsed once (or not at all when
+    the store's cache of recent states holds it) and stored once, at the batch's end, with
+    the changelog records the runtime would produce. Not the issue's row: that one loads
+    and stores every event's ledger."""
+
+    def dump(state: ledger.Ledger) -> bytes:
+        return ledger.dump_state(state, time_driven=may_change_with_time(state, policy))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(StoreSpec("ledgers", Codec(ledger.load_state, dump)), Path(tmp), Memory())
+        for offset, raw in enumerate(messages, start=1):
+            event = decode(raw)
+            key = event.partition_key()
+            if key is not None:
+                stored_key = key.encode()
+                state = store.get(stored_key) or ledger.new_ledger(key)
+                updated, outputs = apply(state, event, policy, None)
+                if updated is not state:
+                    store.put(stored_key, updated)
+                for out in outputs:
+                    encode(out)
+            if offset % batch == 0 or offset == len(messages):
+                store.changes()
+                store.checkpoint(offset)
+        store.close()
+
+
 def ledger_breakdown(orders: int) -> dict[str, Any]:
     """Where the ledger core's time goes, per event, by step (perf_counter around each)."""
     messages = ledger_messages(orders)
@@ -158,6 +190,9 @@ def ledger_rows(orders: int, repeat: int) -> dict[str, Any]:
             len(messages), lambda: _parse_only(messages), repeat
         ),
         "ledger core": _median_rate(len(messages), lambda: run_ledger(messages, policy), repeat),
+        "ledger core through the task store, batches of 500, its cache of recent states": (
+            _median_rate(len(messages), lambda: run_ledger_in_store(messages, policy), repeat)
+        ),
         "stored ledger bytes per order": round(sum(len(v) for v in stored.values()) / len(stored)),
     }
 
