@@ -77,7 +77,7 @@ def test_changed_entries_of_a_map_that_grew_past_one_bucket_compares_every_entry
     assert changed_entries(small, rebuilt_equal) == []
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(
     st.dictionaries(st.text(max_size=3), st.integers(0, 5), max_size=150),
     st.lists(st.tuples(st.text(max_size=3), st.integers(-1, 5)), max_size=30),
