@@ -2,14 +2,19 @@
 
 Rows, each the median of `--repeat` runs (the machine is shared):
 - the ledger core on the bench's stream (services/samples/demo.py): decode, state load,
-  apply, state dump, encode outputs, per event; beside orjson parsing the same bytes;
+  apply, state dump, encode outputs, per event; beside orjson parsing the same bytes; and
+  the same through the ledger task's store (RocksDB) in batches of 500 events, where the
+  store parses a ledger once per batch unless its cache of recent states holds it, and
+  stores it once per batch (not the issue's row, labelled apart);
 - all the cores (ledger, payout, suspense, invoice references, credit) on the accuracy
   stream, as bench/accuracy.py runs them, decoding each line; beside orjson parsing it;
 - the stored ledger's bytes per order, on the bench's stream;
 - `balance.changed` through the credit and suspense cores for one customer holding 10,
   100, 1,000 or 10,000 open items, decoded once for both: with the states kept in memory
   (a task's cache), and with each state loaded and stored around every event (the
-  worker's table without a cache); beside orjson parsing the same bytes.
+  worker's table without a cache); and through the credit and suspense tasks' stores
+  (RocksDB, each event a batch), each customer one value or each open item a record of
+  its own; beside orjson parsing the same bytes.
 
     python -m bench.cores                  # all rows, written to bench/results/cores-*.json
     python -m bench.cores --only ledger    # one group: ledger, all, balance
@@ -45,9 +50,12 @@ from services.domain import credit, ledger, suspense
 from services.domain.matching import apply, may_change_with_time
 from services.domain.outputs import output
 from services.domain.policy import Policy
+from services.runtime.store import Codec, Memory, Store, StoreSpec
 from services.samples.demo import demo_events
 from services.simulator import SimConfig, simulate
 from services.simulator.truth import read_truth
+from services.worker.credit_processor import STORED_APART as CREDIT_APART
+from services.worker.settlement_processors import SUSPENSE_APART
 
 RESULTS = Path(__file__).parent / "results"
 OPEN_ITEMS = (10, 100, 1_000, 10_000)
@@ -104,6 +112,35 @@ def run_ledger(messages: Iterable[bytes], policy: Policy) -> dict[str, bytes]:
     return stored
 
 
+def run_ledger_in_store(messages: list[bytes], policy: Policy, batch: int = 500) -> None:
+    """Each event as the worker handles it, through the ledger task's store (RocksDB) in
+    batches of `batch` events: a ledger read in a batch is parsed once (or not at all when
+    the store's cache of recent states holds it) and stored once, at the batch's end, with
+    the changelog records the runtime would produce. Not the issue's row: that one loads
+    and stores every event's ledger."""
+
+    def dump(state: ledger.Ledger) -> bytes:
+        return ledger.dump_state(state, time_driven=may_change_with_time(state, policy))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(StoreSpec("ledgers", Codec(ledger.load_state, dump)), Path(tmp), Memory())
+        for offset, raw in enumerate(messages, start=1):
+            event = decode(raw)
+            key = event.partition_key()
+            if key is not None:
+                stored_key = key.encode()
+                state = store.get(stored_key) or ledger.new_ledger(key)
+                updated, outputs = apply(state, event, policy, None)
+                if updated is not state:
+                    store.put(stored_key, updated)
+                for out in outputs:
+                    encode(out)
+            if offset % batch == 0 or offset == len(messages):
+                store.changes()
+                store.checkpoint(offset)
+        store.close()
+
+
 def ledger_breakdown(orders: int) -> dict[str, Any]:
     """Where the ledger core's time goes, per event, by step (perf_counter around each)."""
     messages = ledger_messages(orders)
@@ -153,6 +190,9 @@ def ledger_rows(orders: int, repeat: int) -> dict[str, Any]:
             len(messages), lambda: _parse_only(messages), repeat
         ),
         "ledger core": _median_rate(len(messages), lambda: run_ledger(messages, policy), repeat),
+        "ledger core through the task store, batches of 500, its cache of recent states": (
+            _median_rate(len(messages), lambda: run_ledger_in_store(messages, policy), repeat)
+        ),
         "stored ledger bytes per order": round(sum(len(v) for v in stored.values()) / len(stored)),
     }
 
@@ -332,6 +372,54 @@ def run_balances(
         c, s = c_after, s_after
 
 
+def _stores(root: Path, apart: bool) -> tuple[Store[Any], Store[Any]]:
+    """The credit and suspense tasks' stores as the worker builds them: each open item a
+    record of its own (`apart`), or each customer one value (the codec alone)."""
+    c_codec = Codec(credit.load_state, credit.dump_state, CREDIT_APART if apart else None)
+    s_codec = Codec(suspense.load_state, suspense.dump_state, SUSPENSE_APART if apart else None)
+    return (
+        Store(StoreSpec("credit", c_codec), root / "credit", Memory()),
+        Store(StoreSpec("suspense", s_codec), root / "suspense", Memory()),
+    )
+
+
+def run_balances_in_store(
+    messages: list[bytes], start: tuple[credit.CreditState, suspense.Suspense], apart: bool
+) -> None:
+    """Each event a batch of its own through the tasks' stores (RocksDB), as the worker
+    handles a backlog of many customers: get, apply, put, then the batch's changelog
+    records and checkpoint. The store's cache of recent states keeps the customer parsed,
+    so what grows with the customer is what a batch writes."""
+    rules = suspense.SuspenseRules()
+    key = CUSTOMER.encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = _stores(Path(tmp), apart)
+        for store, state in zip(stores, start, strict=True):
+            store.get(key)
+            store.put(key, state)
+            store.changes()
+            store.checkpoint(0)
+        c_store, s_store = stores
+        for offset, raw in enumerate(messages, start=1):
+            event = decode(raw)
+            c = c_store.get(key)
+            assert c is not None
+            c_after = credit.apply(c, event)[0]
+            if c_after is not c:
+                c_store.put(key, c_after)
+            s = s_store.get(key)
+            assert s is not None
+            s_after = suspense.apply(s, event, rules)[0]
+            if s_after is not s:
+                s_store.put(key, s_after)
+            for store in stores:
+                if store.dirty:
+                    store.changes()
+                    store.checkpoint(offset)
+        for store in stores:
+            store.close()
+
+
 def balance_rows(count: int, repeat: int, sizes: Iterable[int] = OPEN_ITEMS) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for items in sizes:
@@ -350,6 +438,14 @@ def balance_rows(count: int, repeat: int, sizes: Iterable[int] = OPEN_ITEMS) -> 
                 len(stored_messages),
                 partial(run_balances, stored_messages, start, True),
                 repeat,
+            ),
+            "credit + suspense through the task stores, one value per customer": _median_rate(
+                len(stored_messages),
+                partial(run_balances_in_store, stored_messages, start, False),
+                repeat,
+            ),
+            "credit + suspense through the task stores, one record per open item": _median_rate(
+                len(messages), partial(run_balances_in_store, messages, start, True), repeat
             ),
             "stored bytes: credit": len(credit.dump_state(start[0])),
             "stored bytes: suspense": len(suspense.dump_state(start[1])),

@@ -22,13 +22,14 @@ from schemas import events as ev
 from schemas.base import CloudEvent
 from services.domain import rows
 from services.domain.folding import evolve
-from services.domain.keyed import Keyed
+from services.domain.keyed import Keyed, changed_entries
 from services.domain.outputs import output
 from services.domain.stored import StateFormatError, StoredState
 
 ZERO = Decimal(0)
 STATE_FORMAT = b"credit/2:"
 LEGACY_FORMAT = b"credit/1:"
+APART_FORMAT = b"credit/3:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,54 @@ def load_state(raw: bytes) -> CreditState:
     )
     entries = ((order_id, (cur, owed)) for order_id, cur, owed in orders)
     return _built(customer_id, limit, currency, breached, frozenset(applied), entries)
+
+
+# credit/3, the worker's: the credit/2 document without its orders, each order a record of
+# its own ([currency, owed] under the order id; see services/runtime/store.py, Entries), so
+# a balance.changed writes one order, not the customer's thousands.
+
+
+def dump_head(state: CreditState) -> bytes:
+    document: tuple[Any, ...] = (
+        state.customer_id,
+        state.credit_limit,
+        state.currency,
+        state.breached,
+        sorted(state.applied),
+        [],
+    )
+    return APART_FORMAT + rows.dumps(document)
+
+
+def changed_orders(
+    before: CreditState | None, after: CreditState
+) -> list[tuple[str, bytes | None]]:
+    """The orders' records to write (None: to delete) once `before` became `after`."""
+    changed = changed_entries(None if before is None else before.orders, after.orders)
+    return [(order_id, None if v is None else rows.dumps(v)) for order_id, v in changed]
+
+
+def stored_apart(head: bytes) -> bool:
+    return head.startswith(APART_FORMAT)
+
+
+def load_apart(head: bytes, orders: Iterable[tuple[str, bytes]]) -> CreditState:
+    """A state from its head and its orders' records; a head of an older format holds its
+    orders itself (and has no records)."""
+    if not stored_apart(head):
+        return load_state(head)
+    customer_id, limit, currency, breached, applied, _ = _DOCUMENT.validate_json(
+        head[len(APART_FORMAT) :]
+    )
+    pairs = list(orders)
+    ids = [order_id for order_id, _ in pairs]
+    records = b",".join(raw for _, raw in pairs)
+    values = _ORDERS.validate_json(b"[" + records + b"]")  # one call for them all
+    entries = zip(ids, values, strict=True)
+    return _built(customer_id, limit, currency, breached, frozenset(applied), entries)
+
+
+_ORDERS: TypeAdapter[tuple[tuple[str, Decimal], ...]] = TypeAdapter(tuple[tuple[str, Decimal], ...])
 
 
 def _built(

@@ -56,11 +56,29 @@ def evolve(state: T, **changes: Any) -> T:
     return evolved
 
 
+class Record(Protocol[S]):
+    """The state with the event's fact, and `applied_event_ids` as given."""
+
+    def __call__(
+        self, state: S, event: CloudEvent, /, *, applied_event_ids: frozenset[str]
+    ) -> S: ...
+
+
+def recording_ids(record: Callable[[S, CloudEvent], S]) -> Record[S]:
+    """A `Record` of a function that records the fact alone (the ids are set after it; the
+    ledger's own does both in one step, once per event)."""
+
+    def recorded(state: S, event: CloudEvent, /, *, applied_event_ids: frozenset[str]) -> S:
+        return evolve(record(state, event), applied_event_ids=applied_event_ids)
+
+    return recorded
+
+
 def apply_once(
     state: S,
     event: CloudEvent,
     today: date | None,
-    record: Callable[[S, CloudEvent], S],
+    record: Record[S],
     report: Callable[[S, CloudEvent, date | None], tuple[S, Out]],
     nothing: Out,
 ) -> tuple[S, Out]:
@@ -69,5 +87,5 @@ def apply_once(
         return report(state, event, day)
     if event.id in state.applied_event_ids:
         return state, nothing
-    updated = evolve(record(state, event), applied_event_ids=state.applied_event_ids | {event.id})
+    updated = record(state, event, applied_event_ids=state.applied_event_ids | {event.id})
     return report(updated, event, today)

@@ -18,7 +18,7 @@ from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from services.domain.findings import Finding, OpenFinding, reconcile
-from services.domain.folding import apply_once
+from services.domain.folding import apply_once, recording_ids
 from services.domain.outputs import output, trusted
 from services.domain.stored import SortedIds, StoredState
 
@@ -66,7 +66,7 @@ def apply(
     ) -> tuple[InvoiceReferences, list[CloudEvent]]:
         return _report(s, e, rules, day)
 
-    return apply_once(state, event, today, _record, report, [])
+    return apply_once(state, event, today, _RECORD, report, [])
 
 
 def _record(state: InvoiceReferences, event: CloudEvent) -> InvoiceReferences:
@@ -83,6 +83,9 @@ def _record(state: InvoiceReferences, event: CloudEvent) -> InvoiceReferences:
             waiting = sorted((*state.waiting, line), key=lambda x: x.line_id)
             return replace(state, waiting=tuple(waiting))
     return state
+
+
+_RECORD = recording_ids(_record)
 
 
 def _report(

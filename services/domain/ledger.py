@@ -225,24 +225,30 @@ def _event_id(fact: object) -> str:
     return str(fact.event_id)  # type: ignore[attr-defined]
 
 
-def record(ledger: Ledger, event: CloudEvent) -> Ledger:
-    """The ledger with the fact `event` carries (unchanged for events it does not hold)."""
-    return _fact(event, ledger)
+def record(ledger: Ledger, event: CloudEvent, **also: Any) -> Ledger:
+    """The ledger with the fact `event` carries (unchanged for events it does not hold) and
+    the fields `also` names (the applied event ids), built in one step."""
+    changes = _fact(event, ledger)
+    if not changes and not also:
+        return ledger
+    return evolve(ledger, **changes, **also)
 
 
 # One small function per event type (the fold of eventsourcing's aggregate7): each returns
-# the ledger with the event's fact, built once with `evolve`.
+# the fields of the ledger that the event's fact changes; `record` builds the ledger once.
+
+Changes = dict[str, Any]
 
 
 @singledispatch
-def _fact(_event: CloudEvent, ledger: Ledger) -> Ledger:
-    return ledger
+def _fact(_event: CloudEvent, ledger: Ledger) -> Changes:
+    return {}
 
 
 @_fact.register
-def _(event: ev.OrderPlaced, ledger: Ledger) -> Ledger:
+def _(event: ev.OrderPlaced, ledger: Ledger) -> Changes:
     if ledger.order is not None and ledger.order.event_id <= event.id:
-        return ledger
+        return {}
     d = event.data
     facts = OrderFacts(
         event.id,
@@ -254,37 +260,37 @@ def _(event: ev.OrderPlaced, ledger: Ledger) -> Ledger:
         d.placed_at,
         d.payment_terms_days,
     )
-    return evolve(ledger, order=facts)
+    return {"order": facts}
 
 
 @_fact.register
-def _(event: ev.OrderAmended, ledger: Ledger) -> Ledger:
+def _(event: ev.OrderAmended, ledger: Ledger) -> Changes:
     amendment = Amendment(event.id, event.time, event.data.total_amount)
-    return evolve(ledger, amendments=_with(ledger.amendments, amendment, _amendment_id))
+    return {"amendments": _with(ledger.amendments, amendment, _amendment_id)}
 
 
 @_fact.register
-def _(event: ev.OrderCancelled, ledger: Ledger) -> Ledger:
+def _(event: ev.OrderCancelled, ledger: Ledger) -> Changes:
     first = min(filter(None, (ledger.cancellation, event.id)))
-    return evolve(ledger, cancellation=first)
+    return {"cancellation": first}
 
 
 @_fact.register
-def _(event: ev.InvoiceIssued, ledger: Ledger) -> Ledger:
+def _(event: ev.InvoiceIssued, ledger: Ledger) -> Changes:
     d = event.data
     invoice = Invoice(event.id, d.invoice_id, d.customer_id, d.amount, d.currency, d.due_date)
-    return evolve(ledger, invoices=_with(ledger.invoices, invoice, _invoice_id))
+    return {"invoices": _with(ledger.invoices, invoice, _invoice_id)}
 
 
 @_fact.register
-def _(event: ev.CreditNoteIssued, ledger: Ledger) -> Ledger:
+def _(event: ev.CreditNoteIssued, ledger: Ledger) -> Changes:
     d = event.data
     note = CreditNote(event.id, d.credit_note_id, d.amount, d.currency)
-    return evolve(ledger, credit_notes=_with(ledger.credit_notes, note, _note_id))
+    return {"credit_notes": _with(ledger.credit_notes, note, _note_id)}
 
 
 @_fact.register
-def _(event: ev.PaymentCaptured, ledger: Ledger) -> Ledger:
+def _(event: ev.PaymentCaptured, ledger: Ledger) -> Changes:
     d = event.data
     capture = Capture(
         event.id,
@@ -296,54 +302,54 @@ def _(event: ev.PaymentCaptured, ledger: Ledger) -> Ledger:
         d.captured_at,
         d.customer_id,
     )
-    return evolve(ledger, captures=_with(ledger.captures, capture, _payment_id))
+    return {"captures": _with(ledger.captures, capture, _payment_id)}
 
 
 @_fact.register
-def _(event: ev.PaymentReversed, ledger: Ledger) -> Ledger:
+def _(event: ev.PaymentReversed, ledger: Ledger) -> Changes:
     d = event.data
     reversal = Reversal(event.id, d.payment_id, d.amount, d.currency)
-    return evolve(ledger, reversals=_with(ledger.reversals, reversal, _reversal_id))
+    return {"reversals": _with(ledger.reversals, reversal, _reversal_id)}
 
 
 @_fact.register
-def _(event: ev.RefundIssued, ledger: Ledger) -> Ledger:
+def _(event: ev.RefundIssued, ledger: Ledger) -> Changes:
     d = event.data
     refund = Refund(event.id, d.refund_id, d.amount, d.currency)
-    return evolve(ledger, refunds=_with(ledger.refunds, refund, _refund_id))
+    return {"refunds": _with(ledger.refunds, refund, _refund_id)}
 
 
 @_fact.register
-def _(event: ev.ChargebackOpened, ledger: Ledger) -> Ledger:
+def _(event: ev.ChargebackOpened, ledger: Ledger) -> Changes:
     d = event.data
     chargeback = Chargeback(event.id, d.chargeback_id, d.payment_id, d.amount, d.currency)
-    return evolve(ledger, chargebacks=_with(ledger.chargebacks, chargeback, _chargeback_id))
+    return {"chargebacks": _with(ledger.chargebacks, chargeback, _chargeback_id)}
 
 
 @_fact.register
-def _(event: ev.ChargebackResolved, ledger: Ledger) -> Ledger:
+def _(event: ev.ChargebackResolved, ledger: Ledger) -> Changes:
     d = event.data
     outcome = ChargebackOutcome(event.id, d.chargeback_id, d.outcome == "lost")
     outcomes = _with(ledger.chargeback_outcomes, outcome, _outcome_id)
-    return evolve(ledger, chargeback_outcomes=outcomes)
+    return {"chargeback_outcomes": outcomes}
 
 
 @_fact.register
-def _(event: ev.PaymentSettled, ledger: Ledger) -> Ledger:
+def _(event: ev.PaymentSettled, ledger: Ledger) -> Changes:
     d = event.data
     where = d.payout_id or d.line_id
     settlement = Settlement(
         event.id, f"{where}/{d.payment_id}", d.payment_id, d.amount, d.currency, d.fee, d.payout_id
     )
-    return evolve(ledger, settlements=_with(ledger.settlements, settlement, _settlement_id))
+    return {"settlements": _with(ledger.settlements, settlement, _settlement_id)}
 
 
 @_fact.register
-def _(event: ev.PaymentApplied, ledger: Ledger) -> Ledger:
+def _(event: ev.PaymentApplied, ledger: Ledger) -> Changes:
     d = event.data
     application_id = d.line_id or d.payment_id or event.id
     application = Application(event.id, application_id, d.payment_id, d.amount, d.currency)
-    return evolve(ledger, applications=_with(ledger.applications, application, _application_id))
+    return {"applications": _with(ledger.applications, application, _application_id)}
 
 
 _amendment_id = attrgetter("event_id")

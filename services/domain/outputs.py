@@ -101,7 +101,12 @@ def trusted(cls: type[D], **fields: Any) -> D:
 
 def output(cls: type[E], data: EventData, cause: CloudEvent, discriminator: str = "") -> E:
     kind = _type_of(cls)
-    subject = next((str(v) for f in cls.key_fields if (v := getattr(data, f, None))), None)
+    subject = None
+    for name in cls.key_fields:  # the first key field that is set (a loop: no generator)
+        value = getattr(data, name, None)
+        if value:
+            subject = str(value)
+            break
     fields = {
         "specversion": "1.0",
         "id": derived_id(cause.id, kind, discriminator),

@@ -21,7 +21,7 @@ from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import ReasonCode
 from services.domain.findings import Finding, OpenFinding, reconcile
-from services.domain.folding import apply_once
+from services.domain.folding import apply_once, recording_ids
 from services.domain.outputs import output, trusted
 from services.domain.policy import Policy
 from services.domain.stored import SortedIds, StoredState
@@ -90,7 +90,7 @@ def apply(
     ) -> tuple[PayoutState, list[CloudEvent]]:
         return _report(s, e, rules, day)
 
-    return apply_once(state, event, today, _record, report, [])
+    return apply_once(state, event, today, _RECORD, report, [])
 
 
 def _record(state: PayoutState, event: CloudEvent) -> PayoutState:
@@ -107,6 +107,9 @@ def _record(state: PayoutState, event: CloudEvent) -> PayoutState:
             others = tuple(x for x in state.lines if x.line_id != d.line_id)
             return replace(state, lines=tuple(sorted((*others, line), key=lambda x: x.line_id)))
     return state
+
+
+_RECORD = recording_ids(_record)
 
 
 def agreeing_line(state: PayoutState, policy: Policy) -> Line | None:

@@ -16,7 +16,7 @@ by the `balance.changed` the application caused (its causationid).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -31,7 +31,7 @@ from services.domain import rows
 from services.domain.candidates import Candidate, OpenItem, SearchBounds, propose
 from services.domain.findings import Finding, OpenFinding, reconcile
 from services.domain.folding import evolve
-from services.domain.keyed import Keyed
+from services.domain.keyed import Keyed, changed_entries
 from services.domain.outputs import output, trusted
 from services.domain.policy import Policy
 from services.domain.stored import StateFormatError, StoredState
@@ -234,6 +234,7 @@ def _finding(customer_id: str, line: SuspendedLine, candidates: Sequence[Candida
 # is the same bytes in every process; suspense/1 (the dataclass as JSON objects) still loads.
 STATE_FORMAT = b"suspense/2\n"
 LEGACY_FORMAT = b"suspense/1\n"
+APART_FORMAT = b"suspense/3\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,3 +303,56 @@ def load_state(raw: bytes) -> Suspense:
         frozenset(applied_ids),
         open_mismatches,
     )
+
+
+# suspense/3, the worker's: the suspense/2 document without its open items, each item a
+# record of its own (its row, under the order id; see services/runtime/store.py, Entries),
+# so a balance.changed writes one item, not the customer's thousands.
+
+
+def dump_head(state: Suspense) -> bytes:
+    document: tuple[Any, ...] = (
+        state.customer_id,
+        [],
+        rows.rows(state.lines),
+        rows.rows(state.pending),
+        sorted(state.applied_lines),
+        sorted(state.applied_event_ids),
+        rows.rows(state.open_mismatches),
+    )
+    return APART_FORMAT + rows.dumps(document)
+
+
+def changed_items(before: Suspense | None, after: Suspense) -> list[tuple[str, bytes | None]]:
+    """The open items' records to write (None: to delete) once `before` became `after`."""
+    changed = changed_entries(None if before is None else before.items, after.items)
+    return [(order_id, None if i is None else rows.dumps(rows.row(i))) for order_id, i in changed]
+
+
+def stored_apart(head: bytes) -> bool:
+    return head.startswith(APART_FORMAT)
+
+
+def load_apart(head: bytes, items: Iterable[tuple[str, bytes]]) -> Suspense:
+    """A state from its head and its items' records; a head of an older format holds its
+    items itself (and has no records)."""
+    if not stored_apart(head):
+        return load_state(head)
+    document = _DOCUMENT.validate_json(head[len(APART_FORMAT) :])
+    customer_id, _, lines, pending, applied_lines, applied_ids, open_mismatches = document
+    records = b",".join(raw for _, raw in items)
+    open_items = _ITEMS.validate_json(b"[" + records + b"]")  # one call for them all
+    return Suspense(
+        customer_id,
+        Keyed((i.order_id, i) for i in open_items),
+        lines,
+        pending,
+        frozenset(applied_lines),
+        frozenset(applied_ids),
+        open_mismatches,
+    )
+
+
+_ITEMS: TypeAdapter[tuple[OpenItem, ...]] = TypeAdapter(
+    tuple[rows.row_type(OpenItem), ...]  # type: ignore[misc, arg-type]
+)

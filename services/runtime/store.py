@@ -7,13 +7,17 @@ changelog, and once the broker has acknowledged them writes them to RocksDB toge
 the changelog offset they reach (`checkpoint`), in one write batch. A restart therefore
 restores only the changelog's tail past that offset; the local database is never ahead of
 the changelog.
+
+A state that holds a map growing with its key (a customer's open items) can be stored as
+a head record and one record per entry (`Entries`): a batch then writes the head and the
+entries that changed, not the whole map, and the changelog carries the same records.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
@@ -34,11 +38,34 @@ RECENT_STATES = 2_000
 
 
 @dataclass(frozen=True)
+class Entries(Generic[S]):
+    """A state stored as a head (under its key) and records of entries (under the key, a
+    NUL, and the entry's name). A state so stored is never deleted as a whole."""
+
+    head: Callable[[S], bytes]
+    # The entries' records to write (None: to delete) once the first state became the
+    # second (None: a state with no entries stored).
+    changed: Callable[[S | None, S], Iterable[tuple[str, bytes | None]]]
+    load: Callable[[bytes, Iterable[tuple[str, bytes]]], S]  # from the head and its entries
+    # Whether a head was written with its entries apart (an older one holds them itself).
+    apart: Callable[[bytes], bool]
+
+
+ENTRY_SEPARATOR = b"\x00"
+
+
+def is_entry(key: bytes) -> bool:
+    """An entry's record, not a state's head (bookkeeping keys start with NUL)."""
+    return ENTRY_SEPARATOR in key and not key.startswith(ENTRY_SEPARATOR)
+
+
+@dataclass(frozen=True)
 class Codec(Generic[S]):
     """How a store turns its states into bytes and back."""
 
     load: Callable[[bytes], S]
     dump: Callable[[S], bytes]
+    entries: Entries[S] | None = None  # when set, states are stored as a head and entries
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,9 @@ class Store(Generic[S]):
         self._states: dict[bytes, S] = {}  # changed this batch, as objects
         self._raw: dict[bytes, bytes | None] = {}  # changed this batch, as bytes (None: deleted)
         self._recent: dict[bytes, S] = {}  # parsed states equal to what RocksDB holds
+        # With Entries: per key read this batch, the state RocksDB holds, and whether its
+        # entries are stored apart (what a put must write is the difference).
+        self._stored: dict[bytes, tuple[S | None, bool]] = {}
         self._pending_records: list[tuple[bytes, bytes | None]] = []  # given to the changelog
 
     # --- reads and writes of a core ------------------------------------------------------
@@ -91,13 +121,44 @@ class Store(Generic[S]):
         if key in self._raw:
             raw = self._raw[key]
             return None if raw is None else self.spec.codec.load(raw)
+        if self.spec.codec.entries is not None:
+            return self._stored_apart(key)[0]
         known = self._recent.get(key)
         if known is not None:
             return known
         stored = self._db.get(key)
         return None if stored is None else self.spec.codec.load(stored)
 
+    def _stored_apart(self, key: bytes) -> tuple[S | None, bool]:
+        """The state RocksDB holds as a head and entries, parsed once per batch."""
+        entries = self.spec.codec.entries
+        assert entries is not None
+        known = self._stored.get(key)
+        if known is not None:
+            return known
+        recent = self._recent.get(key)
+        if recent is not None:
+            known = (recent, True)  # written by this process, so apart
+        else:
+            head = self._db.get(key)
+            if head is None:
+                known = (None, True)
+            else:
+                prefix = key + ENTRY_SEPARATOR
+                records: list[tuple[str, bytes]] = []
+                for entry_key, value in self._db.items(from_key=prefix):
+                    if not cast(bytes, entry_key).startswith(prefix):
+                        break
+                    records.append((cast(bytes, entry_key)[len(prefix) :].decode(), value))
+                known = (entries.load(head, records), entries.apart(head))
+        self._stored[key] = known
+        return known
+
     def put(self, key: bytes, state: S) -> None:
+        if self.spec.codec.entries is not None:
+            if key in self._raw:
+                raise ValueError("a state stored as entries is never deleted or raw")
+            self._stored_apart(key)  # what RocksDB holds, to write only the difference
         self._raw.pop(key, None)
         self._states[key] = state
 
@@ -123,9 +184,10 @@ class Store(Generic[S]):
             pending.add(key)
             if raw is not None:
                 yield key, None, raw
+        apart = self.spec.codec.entries is not None
         for stored_key, stored in self._db.items():
             key = cast(bytes, stored_key)
-            if key in pending or key.startswith(RUNTIME_PREFIX):
+            if key in pending or key.startswith(RUNTIME_PREFIX) or (apart and is_entry(key)):
                 continue
             yield key, self._recent.get(key), cast(bytes, stored)
 
@@ -139,7 +201,16 @@ class Store(Generic[S]):
         """The batch's changed records as bytes (None: deleted), for the changelog."""
         dump = self.spec.codec.dump
         records: list[tuple[bytes, bytes | None]] = list(self._raw.items())
-        records.extend((key, dump(state)) for key, state in self._states.items())
+        entries = self.spec.codec.entries
+        if entries is None:
+            records.extend((key, dump(state)) for key, state in self._states.items())
+        else:
+            for key, state in self._states.items():
+                before, apart = self._stored_apart(key)
+                records.append((key, entries.head(state)))
+                # A head of an older format held its entries: all are written apart now.
+                changed = entries.changed(before if apart else None, state)
+                records.extend((key + ENTRY_SEPARATOR + name.encode(), v) for name, v in changed)
         self._pending_records = records
         return records
 
@@ -166,6 +237,7 @@ class Store(Generic[S]):
         """Forget the batch's changes (the batch will be handled again)."""
         self._states.clear()
         self._raw.clear()
+        self._stored.clear()
         self._pending_records = []
 
     # --- restoring from the changelog ----------------------------------------------------
@@ -177,6 +249,7 @@ class Store(Generic[S]):
     def restore(self, records: list[tuple[bytes, bytes | None]], next_offset: int) -> None:
         """Apply changelog records read from the checkpoint on, and the new checkpoint."""
         self._recent.clear()
+        self._stored.clear()
         batch = WriteBatch(raw_mode=True)
         for key, value in records:
             if value is None:

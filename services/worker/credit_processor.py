@@ -15,10 +15,11 @@ from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent
 from schemas.topics import BALANCES_BY_CUSTOMER, CUSTOMERS
+from services.domain import credit
 from services.domain.credit import CreditState, apply, dump_state, load_state, new_state
 from services.runtime.edge import RawMessage
 from services.runtime.processor import ProcessorSpec
-from services.runtime.store import Codec, StoreSpec
+from services.runtime.store import Codec, Entries, StoreSpec
 from services.worker.keyed_processor import Core, Keyed
 
 CREDIT_INPUTS = (CUSTOMERS, BALANCES_BY_CUSTOMER)
@@ -37,11 +38,17 @@ def apply_event(
     return apply(state, event)
 
 
+# A customer's orders stored one record each: a balance.changed writes one order's record.
+STORED_APART = Entries(
+    credit.dump_head, credit.changed_orders, credit.load_apart, credit.stored_apart
+)
+
+
 def credit_spec() -> ProcessorSpec[CreditState]:
     core = Core("credit", new_state, apply_event, changes_with_time=lambda _s, _b: False)
     return ProcessorSpec(
         "credit",
         CREDIT_INPUTS,
-        StoreSpec("credit", Codec(load_state, dump_state)),
+        StoreSpec("credit", Codec(load_state, dump_state, STORED_APART)),
         lambda: Keyed(core),
     )

@@ -38,7 +38,7 @@ from services.domain.bank_routing import IdPatterns, RoutingRules
 from services.domain.candidates import SearchBounds
 from services.runtime.edge import RawMessage, header
 from services.runtime.processor import ProcessorSpec, Task
-from services.runtime.store import Codec, StoreSpec
+from services.runtime.store import Codec, Entries, StoreSpec
 from services.settings import Settings
 from services.worker.customer_directory import CustomerDirectory
 from services.worker.keyed_processor import Core, Keyed
@@ -170,6 +170,11 @@ def payer_confidence(message: RawMessage) -> Decimal:
 
 # --- wiring ------------------------------------------------------------------------------
 
+# A customer's open items stored one record each: a balance.changed writes one item's record.
+SUSPENSE_APART = Entries(
+    suspense.dump_head, suspense.changed_items, suspense.load_apart, suspense.stored_apart
+)
+
 
 def settlement_specs(settings: Settings) -> list[ProcessorSpec[object]]:
     """The bank-line router, the invoice repartition, and the payout, suspense and
@@ -185,10 +190,10 @@ def settlement_specs(settings: Settings) -> list[ProcessorSpec[object]]:
         ProcessorSpec(
             name,
             inputs,
-            StoreSpec(store, Codec(load, dump)),  # type: ignore[arg-type]
+            StoreSpec(store, Codec(load, dump, apart)),  # type: ignore[arg-type]
             (lambda c=core: Keyed(c)),  # type: ignore[misc]
         )
-        for name, inputs, store, core, load, dump in (
+        for name, inputs, store, core, load, dump, apart in (
             (
                 "payouts",
                 PAYOUT_INPUTS,
@@ -196,6 +201,7 @@ def settlement_specs(settings: Settings) -> list[ProcessorSpec[object]]:
                 payout_core(settings),
                 payouts.load_state,
                 payouts.dump_state,
+                None,
             ),
             (
                 "suspense",
@@ -204,6 +210,7 @@ def settlement_specs(settings: Settings) -> list[ProcessorSpec[object]]:
                 suspense_core(settings),
                 suspense.load_state,
                 suspense.dump_state,
+                SUSPENSE_APART,
             ),
             (
                 "invoice-references",
@@ -212,6 +219,7 @@ def settlement_specs(settings: Settings) -> list[ProcessorSpec[object]]:
                 invoice_reference_core(settings),
                 invoice_references.load_state,
                 invoice_references.dump_state,
+                None,
             ),
         )
     ]
