@@ -38,6 +38,8 @@ class Topic:
     partitions: int = ORDER_KEYED_PARTITIONS
     retention_ms: int | None = None  # None: broker default; -1: forever
     compacted: bool = False
+    # How long a compacted topic keeps a deletion (tombstone) readable: None: broker default.
+    delete_retention_ms: int | None = None
     max_message_bytes: int | None = None
     # True for a repartition topic whose message key is not the event's own key field
     # (a bank line keyed by the payout it names); the edge then skips that check.
@@ -53,6 +55,8 @@ class Topic:
             settings["cleanup.policy"] = "compact"
         if self.retention_ms is not None:
             settings["retention.ms"] = str(self.retention_ms)
+        if self.delete_retention_ms is not None:
+            settings["delete.retention.ms"] = str(self.delete_retention_ms)
         limit = self.max_message_bytes or (
             INPUT_MAX_MESSAGE_BYTES if self.role is Role.INPUT else OUTPUT_MAX_MESSAGE_BYTES
         )
@@ -322,6 +326,12 @@ def rerouted_topic(app_id: str, partitions: int = ORDER_KEYED_PARTITIONS) -> Top
     )
 
 
+# A store's open items are deleted one record at a time (a tombstone each). Compaction
+# drops a tombstone once it is this old, so a local state checkpointed longer ago than
+# this may miss deletions in the changelog's tail: the runtime then restores it anew.
+CHANGELOG_TOMBSTONE_RETENTION_MS = 7 * 24 * 3600 * 1000
+
+
 def changelog_topic(app_id: str, store: str, partitions: int = ORDER_KEYED_PARTITIONS) -> Topic:
     """The compacted changelog of a state store: partition p holds task p's state."""
     return Topic(
@@ -331,4 +341,5 @@ def changelog_topic(app_id: str, store: str, partitions: int = ORDER_KEYED_PARTI
         Role.INTERNAL,
         partitions=partitions,
         compacted=True,
+        delete_retention_ms=CHANGELOG_TOMBSTONE_RETENTION_MS,
     )

@@ -52,7 +52,14 @@ from confluent_kafka import (
 )
 
 from schemas.codec import InvalidEvent
-from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES, Role, Topic, changelog_topic, rerouted_topic
+from schemas.topics import (
+    CHANGELOG_TOMBSTONE_RETENTION_MS,
+    OUTPUT_MAX_MESSAGE_BYTES,
+    Role,
+    Topic,
+    changelog_topic,
+    rerouted_topic,
+)
 from services import kafka_io, metrics
 from services.runtime.delivery import Delivery
 from services.runtime.edge import RawMessage, accept
@@ -760,6 +767,13 @@ class Runtime:
                 )
                 store.wipe()
                 begin = 0
+            elif begin > 0 and _missed_tombstones(store.checkpointed_at()):
+                log.warning(
+                    "%s/%d: checkpoint older than the changelog keeps deletions; restoring anew",
+                    *where,
+                )
+                store.wipe()
+                begin = 0
             begin = max(begin, low)
             if begin < high:
                 starts[where] = begin
@@ -857,3 +871,12 @@ def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
 def _timestamp(message: Message) -> datetime:
     _kind, millis = message.timestamp()
     return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+def _missed_tombstones(checkpointed_at: float | None, now: float | None = None) -> bool:
+    """Whether compaction may have dropped deletions made since this checkpoint: it is older
+    than the changelog keeps tombstones (an hour's margin), or of unknown age."""
+    if checkpointed_at is None:
+        return True
+    age = (time.time() if now is None else now) - checkpointed_at
+    return age > CHANGELOG_TOMBSTONE_RETENTION_MS / 1000 - 3600

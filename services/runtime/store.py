@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ S = TypeVar("S")
 # Keys the runtime keeps for itself; a processor's keys never start with two NULs.
 RUNTIME_PREFIX = b"\x00\x00"
 CHECKPOINT_KEY = RUNTIME_PREFIX + b"changelog-offset"
+# When the checkpoint was written (seconds since the epoch): a checkpoint older than the
+# changelog keeps its tombstones cannot be brought up to date from the changelog's tail.
+CHECKPOINTED_AT_KEY = RUNTIME_PREFIX + b"checkpointed-at"
 # Parsed states remembered after a batch, per task's store (a ledger is about 4 KB as
 # objects): a key written in one batch is often read in the next (an order's payment
 # follows its placement).
@@ -225,6 +229,7 @@ class Store(Generic[S]):
                 batch.put(key, value)
         if changelog_next_offset is not None:
             batch.put(CHECKPOINT_KEY, str(changelog_next_offset).encode())
+            batch.put(CHECKPOINTED_AT_KEY, repr(time.time()).encode())
         self._db.write(batch)
         if len(self._recent) + len(self._states) > RECENT_STATES:
             self._recent.clear()  # crude but bounded; the next batches refill it
@@ -246,6 +251,11 @@ class Store(Generic[S]):
         raw = self._db.get(CHECKPOINT_KEY)
         return int(raw) if raw else 0
 
+    def checkpointed_at(self) -> float | None:
+        """When the checkpoint was written; None if never, or by a version that did not say."""
+        raw = self._db.get(CHECKPOINTED_AT_KEY)
+        return float(raw) if raw else None
+
     def restore(self, records: list[tuple[bytes, bytes | None]], next_offset: int) -> None:
         """Apply changelog records read from the checkpoint on, and the new checkpoint."""
         self._recent.clear()
@@ -257,6 +267,7 @@ class Store(Generic[S]):
             else:
                 batch.put(key, value)
         batch.put(CHECKPOINT_KEY, str(next_offset).encode())
+        batch.put(CHECKPOINTED_AT_KEY, repr(time.time()).encode())
         self._db.write(batch)
 
     def wipe(self) -> None:

@@ -3,8 +3,11 @@ with the changelog offset they reach, and a discarded batch leaves nothing behin
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from schemas.topics import CHANGELOG_TOMBSTONE_RETENTION_MS, changelog_topic
+from services.runtime.engine import _missed_tombstones
 from services.runtime.store import Codec, Memory, Store, StoreSpec
 
 SPEC = StoreSpec("numbers", Codec(lambda raw: int(raw), lambda n: str(n).encode()))
@@ -82,3 +85,36 @@ def test_restored_changelog_records_replace_and_delete_states(tmp_path: Path) ->
     assert store.get(b"a") == 9
     assert store.get(b"c") is None
     assert store.checkpointed() == 4
+
+
+def test_a_checkpoint_remembers_when_it_was_written_across_reopening(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store.checkpointed_at() is None
+    before = time.time()
+    store.put(b"a", 1)
+    store.changes()
+    store.checkpoint(4)
+    store.close()
+
+    written = _store(tmp_path).checkpointed_at()
+
+    assert written is not None
+    assert before <= written <= time.time()
+
+
+def test_a_checkpoint_older_than_the_changelogs_tombstones_is_restored_anew() -> None:
+    kept = CHANGELOG_TOMBSTONE_RETENTION_MS / 1000
+    now = 1_800_000_000.0
+
+    assert not _missed_tombstones(now - 60, now)
+    assert not _missed_tombstones(now - kept / 2, now)
+    assert _missed_tombstones(now - kept, now)
+    # A database checkpointed by a version that did not record when cannot be trusted.
+    assert _missed_tombstones(None, now)
+
+
+def test_changelog_topics_keep_tombstones_as_long_as_the_runtime_trusts_a_checkpoint() -> None:
+    config = changelog_topic("o2c-matcher", "credit").config()
+
+    assert config["cleanup.policy"] == "compact"
+    assert config["delete.retention.ms"] == str(CHANGELOG_TOMBSTONE_RETENTION_MS)
