@@ -85,11 +85,12 @@ def _finish(batch: ImportBatch, dry_run: bool) -> int:
     # Kafka is loaded only when publishing, so a dry run needs no broker libraries' setup.
     from confluent_kafka import KafkaException
 
+    from services.cli.commands import reachable_kafka
     from services.importers.publishing import TopicMissing, publish_new
-    from services.settings import get_settings
 
+    bootstrap = reachable_kafka()
     try:
-        outcome = publish_new(get_settings().kafka_bootstrap, batch.events)
+        outcome = publish_new(bootstrap, batch.events)
     except (TopicMissing, KafkaException) as exc:
         raise CommandError(f"{batch.path}: nothing published: {exc}") from None
     print(f"{outcome.published} new, {outcome.already} already imported")
