@@ -47,7 +47,16 @@ def register(subparsers: Any) -> None:
     psp.set_defaults(handler=import_psp)
 
 
+def _broker_first(dry_run: bool) -> None:
+    """A file is parsed only once it can be published: the missing broker is said first."""
+    if not dry_run:
+        from services.cli.commands import reachable_kafka
+
+        reachable_kafka()
+
+
 def import_bank(args: argparse.Namespace) -> int:
+    _broker_first(args.dry_run)
     try:
         batch = parse_bank(
             args.file,
@@ -62,6 +71,7 @@ def import_bank(args: argparse.Namespace) -> int:
 
 
 def import_psp(args: argparse.Namespace) -> int:
+    _broker_first(args.dry_run)
     try:
         batch = parse_psp(args.file, args.provider)
     except ImportFailed as exc:
@@ -85,12 +95,11 @@ def _finish(batch: ImportBatch, dry_run: bool) -> int:
     # Kafka is loaded only when publishing, so a dry run needs no broker libraries' setup.
     from confluent_kafka import KafkaException
 
-    from services.cli.commands import reachable_kafka
     from services.importers.publishing import TopicMissing, publish_new
+    from services.settings import get_settings
 
-    bootstrap = reachable_kafka()
     try:
-        outcome = publish_new(bootstrap, batch.events)
+        outcome = publish_new(get_settings().kafka_bootstrap, batch.events)
     except (TopicMissing, KafkaException) as exc:
         raise CommandError(f"{batch.path}: nothing published: {exc}") from None
     print(f"{outcome.published} new, {outcome.already} already imported")

@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
             config = replace(config, rates=dict.fromkeys(ReasonCode, args.rate))
     except ValueError as exc:
         raise SimulateError(str(exc)) from None
+    if args.publish:
+        from services.cli.commands import reachable_kafka
+
+        reachable_kafka()  # before simulating, not after
     truth = args.truth or truth_path(args.out)
     started = time.perf_counter()
     with Path(args.out).open("wb") as out, Path(truth).open("wb") as truth_out:
