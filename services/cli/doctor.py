@@ -21,7 +21,12 @@ from psycopg import sql
 
 from schemas.topics import ALL_TOPICS, Role
 from services.cli.output import table
-from services.connections import ServiceUnreachable, connect_database, require_kafka
+from services.connections import (
+    ServiceUnreachable,
+    connect_database,
+    database_address,
+    require_kafka,
+)
 from services.settings import Settings, get_settings
 
 Status = Literal["ok", "fix", "unreachable", "skipped"]
@@ -163,7 +168,11 @@ def _database(settings: Settings, checks: list[Check]) -> bool | None:
         checks.append(_unreachable("postgresql", exc))
         return None
     version = row[0] if row else "?"
-    checks.append(Check("postgresql", "ok", f"{_address(settings)}: PostgreSQL {version}"))
+    checks.append(
+        Check(
+            "postgresql", "ok", f"{database_address(settings.database_url)}: PostgreSQL {version}"
+        )
+    )
     done = {v for v, _name, _at in applied(settings.database_url, settings.read_schema)}
     pending = [m.path.name for m in available() if m.version not in done]
     if pending:
@@ -180,12 +189,6 @@ def _database(settings: Settings, checks: list[Check]) -> bool | None:
             Check("migrations", "ok", f"schema {settings.read_schema}: all {len(done)} applied")
         )
     return True
-
-
-def _address(settings: Settings) -> str:
-    from services.connections import database_address
-
-    return database_address(settings.database_url)
 
 
 # --- lag -------------------------------------------------------------------------------------
