@@ -112,10 +112,14 @@ def kafka_unreachable(exc: KafkaException) -> bool:
 
 
 def _reason(errors: list[KafkaError], fallback: str) -> str:
+    """What librdkafka's first connection error says, without its broker prefix."""
     for error in errors:
-        text = error.str()
-        if "failed: " in text:
-            return _VOLATILE.sub("", text.split("failed: ", 1)[1]).strip()
+        if error.code() not in (KafkaError._TRANSPORT, KafkaError._RESOLVE):
+            continue
+        text = _VOLATILE.sub("", error.str().split("/bootstrap: ", 1)[-1]).strip()
+        if "Invalid response size" in text:
+            return "something answered, but not as Kafka: a wrong port or security protocol?"
+        return text.split("failed: ", 1)[-1]
     return fallback
 
 

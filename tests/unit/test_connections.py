@@ -152,3 +152,27 @@ def test_waiting_ends_when_the_process_is_asked_to_stop() -> None:
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("said", "reason"),
+    [
+        (FAIL.format(ms=0), "Connection refused"),
+        (
+            "h:9092/bootstrap: Failed to resolve 'h:9092': Name or service not known "
+            "(after 1ms in state CONNECT)",
+            "Failed to resolve 'h:9092': Name or service not known",
+        ),
+        (
+            "h:80/bootstrap: Receive failed: Invalid response size 1213486160 (0..100000000): "
+            "increase receive.message.max.bytes",
+            "something answered, but not as Kafka: a wrong port or security protocol?",
+        ),
+    ],
+)
+def test_the_reason_is_what_librdkafka_said_without_its_broker_prefix(
+    said: str, reason: str
+) -> None:
+    from services.connections import _reason
+
+    assert _reason([KafkaError(KafkaError._TRANSPORT, said)], "fallback") == reason
