@@ -182,6 +182,10 @@ def unreachable(exc: BaseException, bootstrap: str, conninfo: str) -> ServiceUnr
         return ServiceUnreachable("Kafka", bootstrap, exc.args[0].str())
     if isinstance(exc, psycopg.OperationalError):
         return ServiceUnreachable("PostgreSQL", database_address(conninfo), _first_line(exc))
+    from services.kafka_io import DeliveryFailed  # kafka_io builds its clients from here
+
+    if isinstance(exc, DeliveryFailed):  # the broker went away while a command produced
+        return ServiceUnreachable("Kafka", bootstrap, str(exc))
     return None
 
 

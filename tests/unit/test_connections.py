@@ -17,6 +17,7 @@ from services.connections import (
     unreachable,
     wait_for,
 )
+from services.kafka_io import DeliveryFailed
 
 FAIL = (
     "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused "
@@ -99,6 +100,9 @@ def test_connection_failures_are_translated_and_other_failures_are_not() -> None
         is None
     )
     assert unreachable(ValueError("a bug"), "k:1", "") is None
+    undelivered = unreachable(DeliveryFailed("3 messages not delivered within 60.0s"), "k:1", "")
+    assert undelivered is not None
+    assert undelivered.service == "Kafka"
 
 
 def test_waiting_retries_a_missing_service_and_says_so_once_a_minute(
