@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from services.connections import connect_database
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -60,7 +62,7 @@ def migrate(conninfo: str, schema: str, directory: Path = MIGRATIONS) -> list[Mi
     """Apply the migrations `schema` lacks; returns those applied. Safe to run concurrently:
     an advisory lock per schema makes a second caller wait, then find nothing to do."""
     applied_now = []
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with connect_database(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         use_schema(conn, schema)
         conn.execute(
@@ -92,7 +94,7 @@ def migrate(conninfo: str, schema: str, directory: Path = MIGRATIONS) -> list[Mi
 
 
 def applied(conninfo: str, schema: str) -> list[tuple[int, str, str]]:
-    with psycopg.connect(conninfo) as conn:
+    with connect_database(conninfo) as conn:
         exists = conn.execute(
             "SELECT 1 FROM information_schema.tables"
             " WHERE table_schema = %s AND table_name = 'schema_migrations'",

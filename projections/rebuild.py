@@ -17,6 +17,7 @@ from psycopg import sql
 
 from projections.migrate import migrate
 from projections.runner import ProjectionRunner, Stats, end_positions, unique_group
+from services.connections import connect_database
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,10 @@ def rebuild(
     bootstrap: str, conninfo: str, live: str, *, batch_max: int = 5000, swap: bool = True
 ) -> Rebuilt:
     build, old = f"{live}_build", f"{live}_old"
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with connect_database(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(build)))
     migrate(conninfo, build)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with connect_database(conninfo, autocommit=True) as conn:
         if schema_exists(conn, live):
             conn.execute(
                 sql.SQL("INSERT INTO {}.read_settings SELECT * FROM {}.read_settings").format(
@@ -68,7 +69,7 @@ def rebuild(
 
 
 def swap_in(conninfo: str, live: str, build: str, old: str) -> None:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with connect_database(conninfo, autocommit=True) as conn:
         with conn.transaction():
             if schema_exists(conn, live):
                 # Alerts are actions taken, not derived state: they move to the new tables.

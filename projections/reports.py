@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-import psycopg
 from psycopg import sql
 
 from projections.migrate import use_schema
+from services.connections import connect_database
 
 Grouping = Literal["customer", "channel", "region"]
 
@@ -86,7 +86,7 @@ class Report:
 
 class Reports:
     def __init__(self, conninfo: str, schema: str) -> None:
-        self.conn = psycopg.connect(conninfo, autocommit=True)
+        self.conn = connect_database(conninfo, autocommit=True)
         use_schema(self.conn, schema)
 
     def close(self) -> None:

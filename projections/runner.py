@@ -26,6 +26,13 @@ from projections.model import PROJECTED_TYPES, TOPICS, project
 from projections.store import Position, Store
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent
+from services.connections import (
+    ServiceUnreachable,
+    database_address,
+    kafka_config,
+    unreachable,
+    wait_for,
+)
 from services.kafka_io import EventProducer
 from services.runtime.edge import RawMessage, accept, rejection
 
@@ -101,8 +108,8 @@ class ProjectionRunner:
         self.positions: dict[Position, int] = {}
         self.stopping = False  # set from another thread (or a signal handler) to end `run`
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
+            kafka_config(bootstrap)
+            | {
                 "group.id": group_id or f"o2c-projection-{schema}-{projection}",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -153,10 +160,11 @@ class ProjectionRunner:
                     last_message = now
                     try:
                         self.handle_batch(messages)
-                    except Exception:
+                    except Exception as exc:
                         # Not the messages' fault (database or broker unavailable): nothing
                         # of the batch was committed, so read it again once recovered.
-                        log.exception("batch failed; reading it again from the stored offsets")
+                        log.warning("batch failed (%s); read again once recovered", exc)
+                        log.debug("the batch's failure", exc_info=True)
                         self._recover()
                 if self.stopping:
                     break
@@ -171,17 +179,30 @@ class ProjectionRunner:
         return self.stats
 
     def _recover(self) -> None:
-        while True:
-            time.sleep(1.0)
+        """Reconnect and go back to the stored offsets, waiting for the database (or the
+        broker) with a growing pause, and saying so once a minute."""
+
+        def reseek() -> None:
             try:
                 self.store.reconnect()
                 stored = self.store.stored_offsets()
                 for tp in self.consumer.assignment():
                     offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
                     self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
-                return
-            except Exception:
-                log.exception("still failing; trying again")
+            except Exception as exc:
+                missing = unreachable(exc, self.bootstrap, self.store.conninfo)
+                raise missing or ServiceUnreachable(
+                    "PostgreSQL", database_address(self.store.conninfo), str(exc)
+                ) from exc
+
+        wait_for(
+            reseek,
+            "projections",
+            log,
+            bootstrap=self.bootstrap,
+            conninfo=self.store.conninfo,
+            stopping=lambda: self.stopping,
+        )
 
     def reached(self, targets: Mapping[Position, int]) -> bool:
         return all(self.positions.get(pos, 0) >= end for pos, end in targets.items() if end > 0)

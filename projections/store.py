@@ -19,6 +19,7 @@ from projections.model import (
     Changes,
     Row,
 )
+from services.connections import connect_database
 
 Position = tuple[str, int]  # topic, partition
 
@@ -76,7 +77,7 @@ class Store:
         )
 
     def _connect(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self.conninfo, autocommit=True)
+        conn = connect_database(self.conninfo, autocommit=True)
         use_schema(conn, self.schema)
         # Rows and offsets commit together, so a server crash that loses the last commits
         # loses them together: the batches are read again. No need to wait for the fsync.

@@ -29,6 +29,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from schemas.base import CloudEvent
 from schemas.codec import encode
 from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES, Topic, destinations
+from services.connections import kafka_config
 
 
 class DeliveryFailed(RuntimeError):
@@ -36,7 +37,7 @@ class DeliveryFailed(RuntimeError):
 
 
 def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap})
+    return AdminClient(kafka_config(bootstrap))
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,7 @@ def _align_configs(client: AdminClient, topics: list[Topic], timeout: float) -> 
 
 
 def producer(bootstrap: str, **extra: Any) -> Producer:
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+    config: dict[str, Any] = kafka_config(bootstrap) | {
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
@@ -190,8 +190,7 @@ class EventProducer:
 
 
 def consumer(bootstrap: str, group_id: str, from_beginning: bool = True, **extra: Any) -> Consumer:
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+    config: dict[str, Any] = kafka_config(bootstrap) | {
         "group.id": group_id,
         "auto.offset.reset": "earliest" if from_beginning else "latest",
         "enable.auto.commit": False,

@@ -25,6 +25,7 @@ from schemas.topics import (
     topic_for,
 )
 from services.cli.output import info, table
+from services.connections import require_kafka
 from services.dead_letters import read_dead_letters, replay, select
 from services.jsonl import describe_errors, read_file
 from services.kafka_io import EventProducer, ensure_topics, read_until_idle
@@ -36,9 +37,15 @@ class CommandError(Exception):
     """A failure the user can fix; printed without a traceback."""
 
 
+def reachable_kafka() -> str:
+    """The bootstrap servers, once they answer (else ServiceUnreachable within seconds)."""
+    bootstrap = get_settings().kafka_bootstrap
+    require_kafka(bootstrap)
+    return bootstrap
+
+
 def topics_create(_args: argparse.Namespace) -> int:
-    settings = get_settings()
-    outcomes = ensure_topics(settings.kafka_bootstrap, ALL_TOPICS)
+    outcomes = ensure_topics(reachable_kafka(), ALL_TOPICS)
     rows = [
         (
             o.topic.name,
@@ -90,9 +97,9 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def publish(args: argparse.Namespace) -> int:
+    bootstrap = reachable_kafka()  # before reading: a missing broker is the one thing said
     events = _read_valid(args.file)
-    settings = get_settings()
-    out = EventProducer(settings.kafka_bootstrap)
+    out = EventProducer(bootstrap)
     per_topic: Counter[str] = Counter()
     for number, event in enumerate(events, start=1):
         out.send(event)
@@ -101,7 +108,7 @@ def publish(args: argparse.Namespace) -> int:
             info(f"published {number}/{len(events)}")
     delivered = out.flush()
     print(table(("topic", "events"), sorted(per_topic.items())))
-    info(f"published {delivered} events to {settings.kafka_bootstrap}")
+    info(f"published {delivered} events to {bootstrap}")
     return 0
 
 
@@ -110,10 +117,9 @@ def tail(args: argparse.Namespace) -> int:
         topic = by_name(args.topic)
     except KeyError as exc:
         raise CommandError(str(exc.args[0])) from None
-    settings = get_settings()
     idle = args.until_idle if args.until_idle is not None else float("inf")
     for msg in read_until_idle(
-        settings.kafka_bootstrap, [topic.name], idle, from_beginning=args.from_beginning
+        reachable_kafka(), [topic.name], idle, from_beginning=args.from_beginning
     ):
         value = msg.value() or b""
         if args.json:
@@ -154,7 +160,7 @@ def close_day(args: argparse.Namespace) -> int:
         time=end_of_day,
         data=ev.DayClosedData(date=day),
     )
-    out = EventProducer(settings.kafka_bootstrap)
+    out = EventProducer(reachable_kafka())
     out.send(event, CLOCK)
     out.flush()
     info(f"published {kind} for {day.isoformat()} to {CLOCK.name}")
@@ -164,6 +170,7 @@ def close_day(args: argparse.Namespace) -> int:
 def demo(_args: argparse.Namespace) -> int:
     from services.cli.demo import run_demo
 
+    reachable_kafka()
     try:
         return run_demo(get_settings())
     except RuntimeError as exc:
@@ -179,10 +186,9 @@ def _order_ids_in(path: str) -> set[str]:
 
 
 def summary(args: argparse.Namespace) -> int:
-    settings = get_settings()
     result = Summary(_order_ids_in(args.orders_from) if args.orders_from else None)
     topics = [MATCHES.name, MISMATCHES.name, DEAD_LETTER.name]
-    for msg in read_until_idle(settings.kafka_bootstrap, topics, args.until_idle):
+    for msg in read_until_idle(reachable_kafka(), topics, args.until_idle):
         if msg.topic() == DEAD_LETTER.name:
             result.add_dead_letter((msg.key() or b"").decode("utf-8", "replace"))
         else:
@@ -209,9 +215,7 @@ def _shorten(text: str, width: int) -> str:
 
 
 def dlq_list(args: argparse.Namespace) -> int:
-    letters = select(
-        read_dead_letters(get_settings().kafka_bootstrap), _since(args.since), args.topic
-    )
+    letters = select(read_dead_letters(reachable_kafka()), _since(args.since), args.topic)
     rows = [
         (
             letter.id[:8],
@@ -229,7 +233,7 @@ def dlq_list(args: argparse.Namespace) -> int:
 
 
 def dlq_show(args: argparse.Namespace) -> int:
-    letters = select(read_dead_letters(get_settings().kafka_bootstrap), ids=[args.id])
+    letters = select(read_dead_letters(reachable_kafka()), ids=[args.id])
     if len(letters) != 1:
         found = "no dead letter" if not letters else f"{len(letters)} dead letters"
         raise CommandError(f"{found} with id {args.id!r}; see `o2c dlq list`")
@@ -254,10 +258,8 @@ def _readable(value: bytes) -> str:
 
 
 def dlq_replay(args: argparse.Namespace) -> int:
-    settings = get_settings()
-    letters = select(
-        read_dead_letters(settings.kafka_bootstrap), _since(args.since), args.topic, args.id
-    )
+    bootstrap = reachable_kafka()
+    letters = select(read_dead_letters(bootstrap), _since(args.since), args.topic, args.id)
     if not letters:
         info("nothing to replay")
         return 0
@@ -266,7 +268,7 @@ def dlq_replay(args: argparse.Namespace) -> int:
             print(f"{letter.id[:8]}  {letter.event.data.original_topic}  {letter.event.data.error}")
         info(f"{len(letters)} dead letters would be replayed")
         return 0
-    replayed = replay(settings.kafka_bootstrap, letters)
+    replayed = replay(bootstrap, letters)
     info(
         f"replayed {replayed} messages to their original topics; any still invalid will be "
         "dead-lettered again with their reason"

@@ -11,9 +11,12 @@ import argparse
 import logging
 from typing import Any
 
-from services.cli.commands import CommandError
+from services.cli.commands import CommandError, reachable_kafka
 from services.cli.output import info, table
+from services.connections import require_kafka, wait_for
 from services.settings import get_settings
+
+log = logging.getLogger("projections")
 
 
 def register(sub: Any) -> None:
@@ -82,17 +85,30 @@ def projections_run(args: argparse.Namespace) -> int:
 
     _runner_logging()
     settings = get_settings()
-    try:
+
+    def start() -> ProjectionRunner:
+        require_kafka(settings.kafka_bootstrap)
         migrate(settings.database_url, settings.read_schema)
+        return ProjectionRunner(
+            settings.kafka_bootstrap,
+            settings.database_url,
+            settings.read_schema,
+            batch_max=settings.projection_batch_max,
+            source=settings.source,
+        )
+
+    # A long-running process: a service that is not there yet is waited for.
+    try:
+        runner = wait_for(
+            start,
+            "projections",
+            log,
+            bootstrap=settings.kafka_bootstrap,
+            conninfo=settings.database_url,
+        )
     except MigrationError as exc:
         raise CommandError(str(exc)) from None
-    runner = ProjectionRunner(
-        settings.kafka_bootstrap,
-        settings.database_url,
-        settings.read_schema,
-        batch_max=settings.projection_batch_max,
-        source=settings.source,
-    )
+    assert runner is not None  # nothing stops the wait but success
     runner.store.set_read_setting("dso_target_days", str(settings.dso_target_days))
     try:
         stats = runner.run(until_idle=args.until_idle)
@@ -110,6 +126,7 @@ def projections_rebuild(_args: argparse.Namespace) -> int:
 
     _runner_logging()
     settings = get_settings()
+    reachable_kafka()
     done = rebuild(
         settings.kafka_bootstrap,
         settings.database_url,

@@ -47,7 +47,16 @@ def register(subparsers: Any) -> None:
     psp.set_defaults(handler=import_psp)
 
 
+def _broker_first(dry_run: bool) -> None:
+    """A file is parsed only once it can be published: the missing broker is said first."""
+    if not dry_run:
+        from services.cli.commands import reachable_kafka
+
+        reachable_kafka()
+
+
 def import_bank(args: argparse.Namespace) -> int:
+    _broker_first(args.dry_run)
     try:
         batch = parse_bank(
             args.file,
@@ -62,6 +71,7 @@ def import_bank(args: argparse.Namespace) -> int:
 
 
 def import_psp(args: argparse.Namespace) -> int:
+    _broker_first(args.dry_run)
     try:
         batch = parse_psp(args.file, args.provider)
     except ImportFailed as exc:

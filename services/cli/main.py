@@ -8,11 +8,15 @@ Example:
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
-from services.cli import commands, db, importing, reports, simulate
+from services.cli import commands, db, doctor, importing, reports, simulate
+from services.connections import unreachable
+from services.settings import get_settings
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -22,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="o2c",
         description="o2c-matcher: real-time order-to-cash reconciliation on Kafka.",
         epilog="Settings come from O2C_* environment variables (see README, Configuration).",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="log everything, and show tracebacks of failures"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -125,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.register(sub)
     db.register(sub)
     reports.register(sub)
+    doctor.register(sub)
     return parser
 
 
@@ -132,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Piped into `head`, a command should stop quietly, not print a BrokenPipeError.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
+    if args.debug:
+        logging.basicConfig(
+            level=logging.DEBUG, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -139,6 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except commands.CommandError as exc:
         print(f"o2c: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        settings = get_settings()
+        missing = unreachable(exc, settings.kafka_bootstrap, settings.database_url)
+        if missing is None:
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"o2c: {missing}", file=sys.stderr)
         return 2
 
 

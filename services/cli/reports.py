@@ -24,7 +24,7 @@ import orjson
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import type_name
-from services.cli.commands import CommandError
+from services.cli.commands import CommandError, reachable_kafka
 from services.cli.output import info, table
 from services.kafka_io import EventProducer
 from services.settings import get_settings
@@ -129,7 +129,7 @@ _KEY_FIELDS = ("order_id", "payment_id", "payout_id", "line_id", "customer_id")
 
 
 def _publish(event: CloudEvent) -> None:
-    out = EventProducer(get_settings().kafka_bootstrap)
+    out = EventProducer(reachable_kafka())
     out.send(event)
     out.flush()
 

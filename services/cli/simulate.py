@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
             config = replace(config, rates=dict.fromkeys(ReasonCode, args.rate))
     except ValueError as exc:
         raise SimulateError(str(exc)) from None
+    if args.publish:
+        from services.cli.commands import reachable_kafka
+
+        reachable_kafka()  # before simulating, not after
     truth = args.truth or truth_path(args.out)
     started = time.perf_counter()
     with Path(args.out).open("wb") as out, Path(truth).open("wb") as truth_out:
@@ -80,11 +84,12 @@ def run(args: argparse.Namespace) -> int:
 
 def publish_stream(path: str) -> int:
     """Publish the file line by line, its bytes unchanged, each to its type's home topic."""
+    from services.cli.commands import reachable_kafka
     from services.kafka_io import EventProducer, ensure_topics
     from services.settings import get_settings
 
     settings = get_settings()
-    ensure_topics(settings.kafka_bootstrap, ALL_TOPICS)
+    ensure_topics(reachable_kafka(), ALL_TOPICS)
     out = EventProducer(settings.kafka_bootstrap)
     per_topic: Counter[str] = Counter()
     with Path(path).open("rb") as handle:

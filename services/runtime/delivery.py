@@ -21,12 +21,13 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from schemas.topics import OUTPUT_MAX_MESSAGE_BYTES
+from services.connections import NOTICE_SECONDS, kafka_config
 
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, str | bytes | None]]
 # How often a flush that waits for a broker says so.
-WAITING_NOTICE_SECONDS = 10.0
+WAITING_NOTICE_SECONDS = NOTICE_SECONDS
 
 
 class DeliveryRefused(RuntimeError):
@@ -35,8 +36,7 @@ class DeliveryRefused(RuntimeError):
 
 class Delivery:
     def __init__(self, bootstrap: str, transactional_id: str | None = None, **extra: Any) -> None:
-        config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
+        config: dict[str, Any] = kafka_config(bootstrap) | {
             "enable.idempotence": True,
             "acks": "all",
             # A batch's outputs leave together, and a flush waits little for them.

@@ -61,6 +61,7 @@ from schemas.topics import (
     rerouted_topic,
 )
 from services import kafka_io, metrics
+from services.connections import ServiceUnreachable, require_kafka, wait_for
 from services.runtime.delivery import Delivery
 from services.runtime.edge import RawMessage, accept
 from services.runtime.partitioning import partition_of
@@ -245,17 +246,23 @@ class Runtime:
 
     def _ensure_topics(self) -> None:
         """Create the application's own topics, waiting for a broker that is not up yet."""
-        pause = 1.0
-        while not self.stopping:
+        bootstrap = self.settings.kafka_bootstrap
+
+        def ensure() -> None:
+            require_kafka(bootstrap)
             try:
-                kafka_io.ensure_topics(
-                    self.settings.kafka_bootstrap, [self.rerouted, *self._changelogs()]
-                )
-                return
-            except KafkaException as exc:
-                log.warning("broker not reachable (%s); trying again in %.0fs", exc, pause)
-                time.sleep(pause)
-                pause = min(pause * 2, 30.0)
+                kafka_io.ensure_topics(bootstrap, [self.rerouted, *self._changelogs()])
+            except KafkaException as exc:  # a broker still starting: wait for it too
+                raise ServiceUnreachable("Kafka", bootstrap, str(exc)) from exc
+
+        wait_for(
+            ensure,
+            "worker",
+            log,
+            bootstrap=bootstrap,
+            conninfo=self.settings.database_url,
+            stopping=lambda: self.stopping,
+        )
 
     def _round(self) -> None:
         consumer = self._consumer
