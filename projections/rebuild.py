@@ -18,6 +18,8 @@ from psycopg import sql
 from projections.migrate import migrate
 from projections.runner import ProjectionRunner, Stats, end_positions, unique_group
 
+CARRIED_OVER = ("dso_alerts", "web_users", "web_actions")
+
 
 @dataclass(frozen=True)
 class Rebuilt:
@@ -29,6 +31,13 @@ class Rebuilt:
 def schema_exists(conn: psycopg.Connection[object], schema: str) -> bool:
     row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
     return row is not None
+
+
+def table_exists(conn: psycopg.Connection[object], schema: str, table: str) -> bool:
+    found = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{table}"',)
+    ).fetchone()
+    return found == (True,)
 
 
 def rebuild(
@@ -71,13 +80,21 @@ def swap_in(conninfo: str, live: str, build: str, old: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         with conn.transaction():
             if schema_exists(conn, live):
-                # Alerts are actions taken, not derived state: they move to the new tables.
-                conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {}.dso_alerts SELECT * FROM {}.dso_alerts"
-                        " ON CONFLICT DO NOTHING"
-                    ).format(sql.Identifier(build), sql.Identifier(live))
-                )
+                # Alerts, the workbench's users and its actions are no projection of the
+                # log: they move to the new tables.
+                for table in CARRIED_OVER:
+                    if not table_exists(conn, live, table):
+                        continue  # live tables of an older migration
+                    conn.execute(
+                        sql.SQL(
+                            "INSERT INTO {}.{} SELECT * FROM {}.{} ON CONFLICT DO NOTHING"
+                        ).format(
+                            sql.Identifier(build),
+                            sql.Identifier(table),
+                            sql.Identifier(live),
+                            sql.Identifier(table),
+                        )
+                    )
                 conn.execute(
                     sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(old))
                 )

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from services.cli import commands, db, importing, reports, simulate
+from services.cli import commands, db, importing, reports, simulate, web
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.register(sub)
     db.register(sub)
     reports.register(sub)
+    web.register(sub)
     return parser
 
 
