@@ -93,6 +93,8 @@ def suggestion_applied(
     `manual`) per order of the suggestion, each taking its open amount and the last the
     rest of the line, as the suspense processor splits a combination; then the mismatch's
     manual resolution, which names the suggestion."""
+    if found["status"] == "resolved":
+        raise ActionRefused(f"{found['mismatch_id']} is already resolved")
     if found["reason"] != ev.ReasonCode.AMBIGUOUS_BANK_LINE.value:
         raise ActionRefused(f"{found['mismatch_id']} is not an AMBIGUOUS_BANK_LINE")
     line_id, line_amount = found.get("line_id"), found.get("actual")
