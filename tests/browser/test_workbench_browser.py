@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.sync_api import Page, expect, sync_playwright
 
 from projections.runner import ProjectionRunner, unique_group
 from services.web.app import create_app
@@ -30,8 +31,6 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 
 if not CHROMIUM.exists() and not os.environ.get("CI"):
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,9 @@ def site(services: Services, read_schema: str, worker: RunningWorker) -> Iterato
 
 
 @pytest.fixture
-def page(site: Site) -> Iterator[sync_api.Page]:
+def page(site: Site) -> Iterator[Page]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
@@ -84,26 +83,26 @@ def page(site: Site) -> Iterator[sync_api.Page]:
         browser.close()
 
 
-def shot(page: sync_api.Page, name: str) -> None:
+def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def log_in(page: sync_api.Page, site: Site, role: str, password: str | None = None) -> None:
+def log_in(page: Page, site: Site, role: str, password: str | None = None) -> None:
     page.goto(f"{site.url}/login")
     page.fill("input[name=name]", site.seeded.users[role])
     page.fill("input[name=password]", password or PASSWORDS[role])
     page.click("form.login button[type=submit]")
 
 
-def test_a_wrong_password_is_refused(page: sync_api.Page, site: Site) -> None:
+def test_a_wrong_password_is_refused(page: Page, site: Site) -> None:
     log_in(page, site, "clerk", "wrong password")
-    sync_api.expect(page.locator(".error")).to_have_text("Wrong user name or password.")
+    expect(page.locator(".error")).to_have_text("Wrong user name or password.")
     shot(page, "login-refused")
     log_in(page, site, "clerk")
-    sync_api.expect(page.locator("h1")).to_have_text("Overview")
+    expect(page.locator("h1")).to_have_text("Overview")
 
 
-def test_a_viewer_reads_every_page_but_cannot_resolve(page: sync_api.Page, site: Site) -> None:
+def test_a_viewer_reads_every_page_but_cannot_resolve(page: Page, site: Site) -> None:
     log_in(page, site, "viewer")
     page.wait_for_url(f"{site.url}/")
     page.wait_for_selector("#chart-dso")
@@ -111,7 +110,7 @@ def test_a_viewer_reads_every_page_but_cannot_resolve(page: sync_api.Page, site:
     page.goto(f"{site.url}/exceptions")
     shot(page, "queue")
     page.goto(f"{site.url}/exceptions/{site.seeded.overpaid}")
-    sync_api.expect(page.locator(".hint")).to_contain_text("You may read")
+    expect(page.locator(".hint")).to_contain_text("You may read")
     assert page.locator("#resolve").count() == 0
     shot(page, "exception-viewer")
     for path, name in (
@@ -124,24 +123,22 @@ def test_a_viewer_reads_every_page_but_cannot_resolve(page: sync_api.Page, site:
         shot(page, name)
 
 
-def test_a_clerk_assigns_and_resolves_and_sees_the_status_change(
-    page: sync_api.Page, site: Site
-) -> None:
+def test_a_clerk_assigns_and_resolves_and_sees_the_status_change(page: Page, site: Site) -> None:
     log_in(page, site, "clerk")
     page.goto(f"{site.url}/exceptions/{site.seeded.overpaid}")
     page.click("#assign-me")
     shot(page, "exception-pending")
     # The page polls until the projection has applied the assignment.
-    sync_api.expect(page.locator("#exception-status")).to_have_text("assigned")
-    sync_api.expect(page.locator("#pending")).to_have_count(0)
+    expect(page.locator("#exception-status")).to_have_text("assigned")
+    expect(page.locator("#pending")).to_have_count(0)
     page.fill("input[name=note]", "refunded the 30.00 overpaid")
     page.click("#resolve")
-    sync_api.expect(page.locator("#exception-status")).to_have_text("resolved")
+    expect(page.locator("#exception-status")).to_have_text("resolved")
     shot(page, "exception-resolved")
 
 
 def test_applying_a_suggestion_matches_the_order_through_the_pipeline(
-    page: sync_api.Page, site: Site, services: Services
+    page: Page, site: Site, services: Services
 ) -> None:
     customer = unique("CUST")
     twins = (unique("ORD"), unique("ORD"))
@@ -188,7 +185,7 @@ def test_applying_a_suggestion_matches_the_order_through_the_pipeline(
     page.goto(f"{site.url}/exceptions?reason=AMBIGUOUS_BANK_LINE&customer={customer}")
     page.click(f"text={mismatch[:8]}")
     page.locator("button.apply").nth(1).click()
-    sync_api.expect(page.locator("#exception-status")).to_have_text("resolved")
+    expect(page.locator("#exception-status")).to_have_text("resolved")
     shot(page, "suggestion-applied")
     deadline = time.monotonic() + 60
     while not query(
@@ -209,15 +206,15 @@ def _open(services: Services, site: Site, orders: tuple[str, ...]) -> list[str]:
     return sorted(str(r[0]) for r in rows)
 
 
-def test_switching_to_chinese_shows_chinese_labels(page: sync_api.Page, site: Site) -> None:
+def test_switching_to_chinese_shows_chinese_labels(page: Page, site: Site) -> None:
     log_in(page, site, "viewer")
     page.wait_for_url(f"{site.url}/")
     page.click("text=中文")
-    sync_api.expect(page.locator("h1")).to_have_text("概览")
-    sync_api.expect(page.locator("header nav")).to_contain_text("异常队列")
+    expect(page.locator("h1")).to_have_text("概览")
+    expect(page.locator("header nav")).to_contain_text("异常队列")
     shot(page, "overview-zh")
     page.goto(f"{site.url}/exceptions")
-    sync_api.expect(page.locator("h1")).to_have_text("异常队列")
+    expect(page.locator("h1")).to_have_text("异常队列")
     shot(page, "queue-zh")
 
 
