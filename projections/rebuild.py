@@ -17,6 +17,8 @@ from psycopg import sql
 
 from projections.migrate import migrate
 from projections.runner import ProjectionRunner, Stats, end_positions, unique_group
+from projections.store import Position
+from projections.timeline import TimelineRunner
 
 CARRIED_OVER = ("dso_alerts", "web_users", "web_actions")
 
@@ -26,6 +28,7 @@ class Rebuilt:
     schema: str
     stats: Stats
     swapped: bool
+    timeline: Stats | None = None
 
 
 def schema_exists(conn: psycopg.Connection[object], schema: str) -> bool:
@@ -54,15 +57,29 @@ def rebuild(
                     sql.Identifier(build), sql.Identifier(live)
                 )
             )
-    targets = end_positions(bootstrap)
-    runner = ProjectionRunner(
-        bootstrap,
-        conninfo,
-        build,
-        group_id=unique_group("o2c-rebuild"),
-        batch_max=batch_max,
-        publish_alerts=False,  # alerts were raised when the days closed; never twice
+    stats = _build(
+        ProjectionRunner(
+            bootstrap,
+            conninfo,
+            build,
+            group_id=unique_group("o2c-rebuild"),
+            batch_max=batch_max,
+            publish_alerts=False,  # alerts were raised when the days closed; never twice
+        ),
+        end_positions(bootstrap),
     )
+    timeline_stats = _build(
+        TimelineRunner(
+            bootstrap, conninfo, build, group_id=unique_group("o2c-rebuild"), batch_max=batch_max
+        ),
+        end_positions(bootstrap, TimelineRunner.topics),
+    )
+    if swap:
+        swap_in(conninfo, live, build, old)
+    return Rebuilt(live if swap else build, stats, swap, timeline_stats)
+
+
+def _build(runner: ProjectionRunner, targets: dict[Position, int]) -> Stats:
     try:
         stats = runner.run(until_offsets=targets)
         # Partitions that were empty get their offset too: a live runner that has read
@@ -71,9 +88,7 @@ def rebuild(
         runner.store.save_offsets({p: o for p, o in targets.items() if p not in stored})
     finally:
         runner.close()
-    if swap:
-        swap_in(conninfo, live, build, old)
-    return Rebuilt(live if swap else build, stats, swap)
+    return stats
 
 
 def swap_in(conninfo: str, live: str, build: str, old: str) -> None:

@@ -11,6 +11,8 @@ from datetime import timedelta
 
 from confluent_kafka import TopicPartition
 
+from projections.runner import Stats, end_positions, unique_group
+from projections.timeline import TimelineRunner
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent, decode
 from schemas.topics import MATCHES, MISMATCHES
@@ -102,6 +104,18 @@ def seed(services: Services, schema: str) -> Seeded:
         users.add(name, role, password)
         names[role] = name
     return Seeded(overpaid, ambiguous, order, twins, line, customer, names)
+
+
+def catch_up_timeline(services: Services, schema: str) -> Stats:
+    """Run the timeline projection of `schema` until it has read everything published."""
+    targets = end_positions(services.kafka_bootstrap, TimelineRunner.topics)
+    r = TimelineRunner(
+        services.kafka_bootstrap, services.database_url, schema, group_id=unique_group("tl")
+    )
+    try:
+        return r.run(until_offsets=targets, max_seconds=300)
+    finally:
+        r.close()
 
 
 class Published:

@@ -229,6 +229,7 @@ class Workbench:
 
     async def exception(self, request: Request, user: User) -> Response:
         found = self.found(request)
+        subject = _subject(found)
         template = (
             "exception_status.html" if request.headers.get("hx-request") else "exception.html"
         )
@@ -238,6 +239,8 @@ class Workbench:
             user,
             e=found,
             history=self.read.history(found["mismatch_id"]),
+            timeline_of=subject,
+            events=self.read.timeline(subject) if subject else [],
             error=request.query_params.get("error"),
         )
 
@@ -287,6 +290,29 @@ class Workbench:
         self.read.record_action(events[-1].id, found["mismatch_id"], action, user.name)
         return RedirectResponse(f"/exceptions/{found['mismatch_id']}", 303)
 
+    async def search(self, request: Request, user: User) -> Response:
+        text = request.query_params.get("q", "").strip()
+        kind = request.query_params.get("kind") or None
+        found = self.read.search(text) if text else []
+        exact = [r for r in found if r["ref_id"] == text and kind in (None, r["ref_kind"])]
+        chosen = exact[0] if len(exact) == 1 else (found[0] if len(found) == 1 else None)
+        events = self.read.timeline(chosen["ref_id"], chosen["ref_kind"]) if chosen else []
+        balance = (
+            self.read.balance(chosen["ref_id"])
+            if chosen and chosen["ref_kind"] == "order"
+            else None
+        )
+        return self.page(
+            request,
+            "search.html",
+            user,
+            q=text,
+            found=found,
+            chosen=chosen,
+            events=events,
+            balance=balance,
+        )
+
     async def customers(self, request: Request, user: User) -> Response:
         return self.page(request, "customers.html", user, rows=self.read.customers())
 
@@ -321,6 +347,14 @@ class Workbench:
                 headers={"content-disposition": f'attachment; filename="daily-{day}.csv"'},
             )
         return self.page(request, "daily.html", user, day=day, report=report)
+
+
+def _subject(found: dict[str, Any]) -> str | None:
+    """What the mismatch is about: its order, else its payout, bank line or payment."""
+    for key in ("order_id", "payout_id", "line_id", "payment_id"):
+        if found.get(key):
+            return str(found[key])
+    return None
 
 
 def _local(target: str) -> bool:
@@ -374,6 +408,7 @@ def create_app(settings: Settings, secret: str, publish: Publisher | None = None
             signed_in("clerk", bench.act),
             methods=["POST"],
         ),
+        Route("/search", signed_in("viewer", bench.search), methods=["GET"]),
         Route("/customers", signed_in("viewer", bench.customers), methods=["GET"]),
         Route("/customers/{customer_id}", signed_in("viewer", bench.customer), methods=["GET"]),
         Route("/daily", signed_in("viewer", bench.daily), methods=["GET"]),

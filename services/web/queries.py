@@ -218,6 +218,33 @@ class ReadModels:
                 (event_id, mismatch_id, action, by),
             )
 
+    # --- timeline and search ----------------------------------------------------------------
+
+    def search(self, text: str, limit: int = 20) -> list[Row]:
+        """The ids starting with `text`, each with its kind and how many events name it."""
+        pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.connect() as conn:
+            return conn.execute(
+                "SELECT ref_kind, ref_id, count(*) AS events, max(event_time) AS last_at"
+                " FROM timeline WHERE ref_id LIKE %s GROUP BY ref_kind, ref_id"
+                " ORDER BY ref_id, ref_kind LIMIT %s",
+                (pattern, limit),
+            ).fetchall()
+
+    def timeline(self, ref_id: str, kind: str | None = None, limit: int = 500) -> list[Row]:
+        with self.connect() as conn:
+            return conn.execute(
+                "SELECT * FROM timeline WHERE ref_id = %s AND (%s::text IS NULL OR ref_kind = %s)"
+                " ORDER BY event_time, pos, event_id LIMIT %s",
+                (ref_id, kind, kind, limit),
+            ).fetchall()
+
+    def balance(self, order_id: str) -> Row | None:
+        with self.connect() as conn:
+            return conn.execute(
+                "SELECT * FROM balance_current WHERE order_id = %s", (order_id,)
+            ).fetchone()
+
     # --- overview -------------------------------------------------------------------------
 
     def business_today(self) -> date:

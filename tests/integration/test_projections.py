@@ -26,6 +26,7 @@ from tests.projection_support import (
     runner,
     start_at_end,
 )
+from tests.web_support import catch_up_timeline
 
 pytestmark = pytest.mark.integration
 
@@ -149,6 +150,7 @@ def test_rebuild_from_offset_zero_gives_identical_tables(
         ],
     )
     catch_up(services, read_schema)  # the live tables, from offset 0
+    catch_up_timeline(services, read_schema)  # the rebuild makes the timeline too
     before = dump(services, read_schema, (*_tables(), "projection_offsets"))
     assert any(row[1] == order_id for row in before["balance_history"])
 
@@ -167,7 +169,7 @@ def test_rebuild_from_offset_zero_gives_identical_tables(
 def _tables() -> tuple[str, ...]:
     from tests.projection_support import PROJECTED_TABLES
 
-    return PROJECTED_TABLES
+    return (*PROJECTED_TABLES, "timeline")
 
 
 def test_a_running_projection_carries_on_in_the_rebuilt_tables_after_the_swap(

@@ -15,7 +15,15 @@ from services.cli.reports import render
 from services.web.app import create_app
 from tests.conftest import Services
 from tests.projection_support import catch_up
-from tests.web_support import PASSWORDS, Published, Seeded, csrf_of, seed, settings_for
+from tests.web_support import (
+    PASSWORDS,
+    Published,
+    Seeded,
+    catch_up_timeline,
+    csrf_of,
+    seed,
+    settings_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -258,5 +266,21 @@ def test_every_page_renders_for_a_viewer(client: TestClient, seeded: Seeded) -> 
         "/customers",
         f"/customers/{seeded.customer}",
         "/daily",
+        "/search",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_search_opens_the_timeline_and_the_balance_of_an_id_or_lists_a_prefix(
+    client: TestClient, seeded: Seeded, services: Services, read_schema: str
+) -> None:
+    catch_up_timeline(services, read_schema)
+    as_role(client, seeded, "viewer")
+    page = client.get(f"/search?q={seeded.order}").text
+    assert 'id="chosen"' in page
+    assert "mismatch detected: difference 30.00 CNY, reason OVERPAID" in page
+    assert 'id="open-balance"' in page  # an order: its current balance too
+    prefix = seeded.twins[0][:4]  # "ORD-": many ids
+    listing = client.get(f"/search?q={prefix}").text
+    assert 'id="chosen"' not in listing
+    assert client.get("/search?q=no-such-id-at-all").status_code == 200
