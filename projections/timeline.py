@@ -6,7 +6,8 @@ acting user of a manual event and the causation id, so that the workbench's sear
 show who or what changed what, when and why. `timeline_rows` is the pure part; the
 `TimelineRunner` is a projection runner of its own (own consumer group and offsets, the
 same exactly-once protocol as the read models: rows, claimed event ids and offsets in one
-transaction), over every topic of the contract except the clock and the dead letters.
+transaction), over every topic of the contract except the clock and the dead letters. The
+same runner keeps the exception queue's state (exception_queue.py) from the mismatch events.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from projections import exception_queue
 from projections.runner import ProjectionRunner
 from schemas.base import CloudEvent
 from schemas.events import ALL_EVENTS, PayoutReportedData, type_name
@@ -145,7 +147,15 @@ class TimelineRunner(ProjectionRunner):
         super().__init__(bootstrap, conninfo, schema, **options)
 
     def write(self, events: list[tuple[CloudEvent, int]]) -> list[date]:
-        self.store._copy(self.store.conn.cursor(), "timeline", COLUMNS, rows_of(events))
+        cur = self.store.conn.cursor()
+        self.store._copy(cur, "timeline", COLUMNS, rows_of(events))
+        queue = exception_queue.fold(events)
+        if queue:
+            cur.execute(exception_queue.STAGE)  # per connection; a reconnect needs it again
+            self.store._copy(
+                cur, "stage_exception_queue", exception_queue.COLUMNS, [r.row() for r in queue]
+            )
+            cur.execute(exception_queue.UPSERT.encode())
         return []
 
 

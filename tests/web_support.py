@@ -48,6 +48,7 @@ def settings_for(services: Services, schema: str) -> Settings:
 def seed(services: Services, schema: str) -> Seeded:
     """Synthetic outputs, as the worker would write them, projected into `schema`."""
     start_at_end(services, schema)
+    start_timeline_at_end(services, schema)
     order, customer, line = unique("ORD"), unique("CUST"), unique("BL")
     twins = (unique("ORD"), unique("ORD"))
     overpaid, ambiguous = unique("MM"), unique("MM")
@@ -97,6 +98,7 @@ def seed(services: Services, schema: str) -> Seeded:
     ]
     publish(services, events)
     catch_up(services, schema, publish_alerts=False)
+    catch_up_timeline(services, schema)  # the timeline and the queue's table
     users = Users(services.database_url, schema)
     names = {}
     for role, password in PASSWORDS.items():
@@ -104,6 +106,16 @@ def seed(services: Services, schema: str) -> Seeded:
         users.add(name, role, password)
         names[role] = name
     return Seeded(overpaid, ambiguous, order, twins, line, customer, names)
+
+
+def start_timeline_at_end(services: Services, schema: str) -> None:
+    r = TimelineRunner(
+        services.kafka_bootstrap, services.database_url, schema, group_id=unique_group("tl")
+    )
+    try:
+        r.store.save_offsets(end_positions(services.kafka_bootstrap, TimelineRunner.topics))
+    finally:
+        r.close()
 
 
 def catch_up_timeline(services: Services, schema: str) -> Stats:

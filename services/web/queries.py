@@ -89,8 +89,17 @@ def decode_cursor(cursor: str) -> tuple[str, str] | None:
     return value, mismatch_id
 
 
-# The queue's rows: the exceptions view with a flag for actions published through the
-# workbench that the projection has not applied yet.
+# The queue's rows: the exception_queue table the timeline's projection keeps (the same
+# rules as the `exceptions` view, indexed), with the view's age_days.
+_QUEUE = (
+    "SELECT q.mismatch_id, q.reason, q.severity, q.status, q.owner, q.currency, q.amount,"
+    " q.order_id, q.customer_id, q.line_id, q.payout_id, q.detected_at,"
+    " greatest(0, CASE WHEN q.status = 'resolved' THEN (q.last_time AT TIME ZONE 'UTC')::date"
+    " ELSE t.day END - (q.detected_at AT TIME ZONE 'UTC')::date) AS age_days"
+    " FROM exception_queue q CROSS JOIN business_today t WHERE q.detected_pos IS NOT NULL"
+)
+
+# Actions published through the workbench that the projection has not applied yet.
 _PENDING = (
     "EXISTS (SELECT 1 FROM web_actions a WHERE a.mismatch_id = e.mismatch_id AND NOT EXISTS"
     " (SELECT 1 FROM mismatch_events m WHERE m.event_id = a.event_id)) AS pending"
@@ -132,9 +141,7 @@ class ReadModels:
             params.extend(after)
         direction = sql.SQL("DESC" if descending else "ASC")
         query = sql.SQL(
-            "SELECT e.mismatch_id, e.reason, e.severity, e.status, e.owner, e.currency,"
-            " e.amount, e.order_id, e.customer_id, e.line_id, e.payout_id, e.detected_at,"
-            " e.age_days, {expression} AS sort_value, " + _PENDING + " FROM exceptions e"
+            "SELECT e.*, {expression} AS sort_value, " + _PENDING + " FROM (" + _QUEUE + ") e"
             " {where} ORDER BY {expression} {direction}, mismatch_id {direction} LIMIT %s"
         ).format(
             expression=sql.SQL(expression),
@@ -159,15 +166,15 @@ class ReadModels:
                 "currency": [
                     r["currency"]
                     for r in conn.execute(
-                        "SELECT DISTINCT currency FROM mismatch_events WHERE kind = 'detected'"
-                        " AND currency IS NOT NULL ORDER BY 1"
+                        "SELECT DISTINCT currency FROM exception_queue"
+                        " WHERE currency IS NOT NULL ORDER BY 1"
                     )
                 ],
                 "owner": [
                     r["owner"]
                     for r in conn.execute(
-                        "SELECT DISTINCT owner FROM mismatch_events WHERE kind = 'assigned'"
-                        " ORDER BY 1"
+                        "SELECT DISTINCT owner FROM exception_queue"
+                        " WHERE owner IS NOT NULL ORDER BY 1"
                     )
                 ],
             }

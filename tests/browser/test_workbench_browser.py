@@ -18,6 +18,7 @@ import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
 from projections.runner import ProjectionRunner, unique_group
+from projections.timeline import TimelineRunner
 from services.web.app import create_app
 from tests.conftest import RunningWorker, Services, _free_port
 from tests.factories import T0, event, order_placed, unique
@@ -55,8 +56,17 @@ def site(services: Services, read_schema: str, worker: RunningWorker) -> Iterato
         group_id=unique_group("browser-projection"),
         publish_alerts=False,
     )
-    projecting = threading.Thread(target=projection.run, daemon=True)
-    projecting.start()
+    timeline = TimelineRunner(
+        services.kafka_bootstrap,
+        services.database_url,
+        read_schema,
+        group_id=unique_group("browser-timeline"),
+    )
+    projecting = [
+        threading.Thread(target=runner.run, daemon=True) for runner in (projection, timeline)
+    ]
+    for thread in projecting:
+        thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -64,10 +74,11 @@ def site(services: Services, read_schema: str, worker: RunningWorker) -> Iterato
         yield Site(f"http://127.0.0.1:{port}", seeded, read_schema)
     finally:
         server.should_exit = True
-        projection.stopping = True
         serving.join(10)
-        projecting.join(30)
-        projection.close()
+        for runner, thread in zip((projection, timeline), projecting, strict=True):
+            runner.stopping = True
+            thread.join(30)
+            runner.close()
 
 
 @pytest.fixture
