@@ -40,7 +40,7 @@ from services.web.security import (
     csrf_ok,
     csrf_token,
 )
-from services.web.users import Role, User, Users
+from services.web.users import ROLES, Role, User, UserError, Users
 
 HERE = Path(__file__).parent
 Publisher = Callable[[Sequence[CloudEvent]], None]
@@ -313,6 +313,32 @@ class Workbench:
             balance=balance,
         )
 
+    async def users_page(self, request: Request, user: User) -> Response:
+        return self.page(
+            request,
+            "users.html",
+            user,
+            users=self.users.list(),
+            roles=ROLES,
+            error=request.query_params.get("error"),
+        )
+
+    async def users_change(self, request: Request, user: User) -> Response:
+        form = await self.form(request)
+        name = str(form.get("name", "")).strip()
+        try:
+            if request.path_params["action"] == "add":
+                self.users.add(name, str(form.get("role", "")), str(form.get("password", "")))
+            elif request.path_params["action"] == "disable":
+                if name == user.name:
+                    raise UserError("you cannot disable yourself")
+                self.users.disable(name)
+            else:
+                raise HTTPException(404, "no such action")
+        except UserError as exc:
+            return RedirectResponse(f"/users?{urlencode({'error': str(exc)})}", 303)
+        return RedirectResponse("/users", 303)
+
     async def customers(self, request: Request, user: User) -> Response:
         return self.page(request, "customers.html", user, rows=self.read.customers())
 
@@ -409,6 +435,8 @@ def create_app(settings: Settings, secret: str, publish: Publisher | None = None
             methods=["POST"],
         ),
         Route("/search", signed_in("viewer", bench.search), methods=["GET"]),
+        Route("/users", signed_in("admin", bench.users_page), methods=["GET"]),
+        Route("/users/{action}", signed_in("admin", bench.users_change), methods=["POST"]),
         Route("/customers", signed_in("viewer", bench.customers), methods=["GET"]),
         Route("/customers/{customer_id}", signed_in("viewer", bench.customer), methods=["GET"]),
         Route("/daily", signed_in("viewer", bench.daily), methods=["GET"]),

@@ -21,6 +21,13 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "exceptions": {"en": "Exceptions", "zh": "异常队列"},
     "customers": {"en": "Customers", "zh": "客户"},
     "search": {"en": "Search", "zh": "查询"},
+    "users": {"en": "Users", "zh": "用户管理"},
+    "role": {"en": "Role", "zh": "角色"},
+    "state": {"en": "State", "zh": "状态"},
+    "enabled": {"en": "enabled", "zh": "启用"},
+    "disabled": {"en": "disabled", "zh": "已停用"},
+    "add_user": {"en": "Add user", "zh": "添加用户"},
+    "disable": {"en": "Disable", "zh": "停用"},
     "search_hint": {
         "en": "An order, invoice, payment, payout, bank line or customer id, or its beginning",
         "zh": "订单、发票、付款、结算批次、银行流水或客户编号（或其开头）",

@@ -284,3 +284,29 @@ def test_search_opens_the_timeline_and_the_balance_of_an_id_or_lists_a_prefix(
     listing = client.get(f"/search?q={prefix}").text
     assert 'id="chosen"' not in listing
     assert client.get("/search?q=no-such-id-at-all").status_code == 200
+
+
+def test_only_an_admin_manages_users(
+    client: TestClient, seeded: Seeded, services: Services, read_schema: str
+) -> None:
+    from services.web.users import Users
+
+    token = as_role(client, seeded, "clerk")
+    assert client.get("/users").status_code == 403
+    refused = client.post(
+        "/users/add", data={"csrf": token, "name": "eve", "role": "admin", "password": "x" * 12}
+    )
+    assert refused.status_code == 403
+    client.post("/logout", data={"csrf": token})
+
+    token = as_role(client, seeded, "admin")
+    assert client.get("/users").status_code == 200
+    name = f"new-{seeded.order[-6:]}"
+    client.post(
+        "/users/add", data={"csrf": token, "name": name, "role": "viewer", "password": "y" * 12}
+    )
+    client.post("/users/disable", data={"csrf": token, "name": seeded.users["clerk"]})
+    users = {u.name: u for u in Users(services.database_url, read_schema).list()}
+    assert "eve" not in users
+    assert (users[name].role, users[name].disabled) == ("viewer", False)
+    assert users[seeded.users["clerk"]].disabled
