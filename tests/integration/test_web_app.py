@@ -310,3 +310,18 @@ def test_only_an_admin_manages_users(
     assert "eve" not in users
     assert (users[name].role, users[name].disabled) == ("viewer", False)
     assert users[seeded.users["clerk"]].disabled
+
+
+def test_a_queue_with_a_pending_row_polls_until_it_is_applied(
+    client: TestClient, seeded: Seeded, services: Services, read_schema: str
+) -> None:
+    token = as_role(client, seeded, "clerk")
+    client.post(f"/exceptions/{seeded.overpaid}/assign", data={"csrf": token})
+    rows = client.get(f"/exceptions?customer={seeded.customer}", headers={"hx-request": "true"})
+    assert 'id="queue-poll"' in rows.text
+    assert "<html" not in rows.text  # htmx gets the rows alone
+    catch_up(services, read_schema, publish_alerts=False)
+    catch_up_timeline(services, read_schema)
+    after = client.get(f"/exceptions?customer={seeded.customer}", headers={"hx-request": "true"})
+    assert 'id="queue-poll"' not in after.text
+    assert 'class="status assigned"' in after.text
