@@ -12,10 +12,12 @@ same runner keeps the exception queue's state (exception_queue.py) from the mism
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+from confluent_kafka import Message
 
 from projections import exception_queue
 from projections.runner import ProjectionRunner
@@ -145,6 +147,14 @@ class TimelineRunner(ProjectionRunner):
         options.setdefault("group_id", f"o2c-projection-{schema}-{PROJECTION}")
         options["publish_alerts"] = False  # the read models' runner raises the alerts
         super().__init__(bootstrap, conninfo, schema, **options)
+
+    def _decode(
+        self, messages: Sequence[Message]
+    ) -> tuple[list[tuple[CloudEvent, int]], list[CloudEvent]]:
+        # An invalid message has no place on a timeline, and the worker (for the inputs) or
+        # the read models' runner has sent it to the dead letters already: not a third copy.
+        events, _letters = super()._decode(messages)
+        return events, []
 
     def write(self, events: list[tuple[CloudEvent, int]]) -> list[date]:
         cur = self.store.conn.cursor()
