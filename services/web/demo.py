@@ -21,6 +21,7 @@ from pathlib import Path
 from schemas.base import CloudEvent
 from schemas.codec import decode_document
 from schemas.topics import ALL_TOPICS, Role
+from services import manual_actions
 from services.kafka_io import EventProducer, lag
 from services.settings import get_settings
 from services.web.users import Users
@@ -119,10 +120,7 @@ def ambiguous_line(day: date) -> CloudEvent:
 
 
 def _publish(events: list[CloudEvent]) -> None:
-    out = EventProducer(get_settings().kafka_bootstrap)
-    for event in events:
-        out.send(event)
-    out.flush()
+    manual_actions.publish(EventProducer(get_settings().kafka_bootstrap), events)
 
 
 def _wait_for_worker(timeout: float = 300.0) -> None:
