@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 STACK := deploy/local/stack
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo test test-unit test-integration test-e2e bench lint format
+.PHONY: help install up down status demo web test test-unit test-integration test-e2e bench lint format
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -31,6 +31,16 @@ status: ## show whether Kafka and PostgreSQL are running
 
 demo: install up ## install, start everything, process the sample, print the summary
 	$(BIN)/o2c demo
+
+web: install up ## the workbench on demo data: worker, projections, app; prints how to log in
+	@$(BIN)/o2c topics create >/dev/null
+	@$(BIN)/o2c db migrate >/dev/null
+	@logs=$${O2C_STATE_DIR:-.o2c-state}; mkdir -p "$$logs"; \
+	$(BIN)/o2c worker >>"$$logs/web-worker.log" 2>&1 & worker=$$!; \
+	$(BIN)/o2c projections run >>"$$logs/web-projections.log" 2>&1 & projections=$$!; \
+	trap 'kill $$worker $$projections 2>/dev/null; wait' EXIT; \
+	echo "worker and projections running (logs in $$logs/); publishing the demo data…"; \
+	$(BIN)/python -m services.web.demo && $(BIN)/o2c web --demo
 
 test: install up ## install, start everything, run every test
 	$(BIN)/pytest

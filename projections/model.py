@@ -104,6 +104,7 @@ MISMATCH_COLUMNS = (
     "owner",
     "resolution",
     "note",
+    "suggestions",
 )
 CREDIT_COLUMNS = (
     "event_id",
@@ -287,8 +288,16 @@ def _(event: ev.MismatchDetected, offset: int, changes: Changes) -> None:
             expected=d.expected,
             actual=d.actual,
             difference=d.difference,
+            suggestions=_suggestions(d.suggestions),
         )
     )
+
+
+def _suggestions(suggestions: tuple[ev.Suggestion, ...]) -> str | None:
+    # The jsonb column takes the JSON text, as on the wire (amounts as decimal strings).
+    if not suggestions:
+        return None
+    return "[" + ",".join(s.model_dump_json() for s in suggestions) + "]"
 
 
 @_project.register

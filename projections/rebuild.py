@@ -17,7 +17,11 @@ from psycopg import sql
 
 from projections.migrate import migrate
 from projections.runner import ProjectionRunner, Stats, end_positions, unique_group
+from projections.store import Position
+from projections.timeline import TimelineRunner
 from services.connections import connect_database
+
+CARRIED_OVER = ("dso_alerts", "web_users", "web_actions")
 
 
 @dataclass(frozen=True)
@@ -25,11 +29,19 @@ class Rebuilt:
     schema: str
     stats: Stats
     swapped: bool
+    timeline: Stats | None = None
 
 
 def schema_exists(conn: psycopg.Connection[object], schema: str) -> bool:
     row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
     return row is not None
+
+
+def table_exists(conn: psycopg.Connection[object], schema: str, table: str) -> bool:
+    found = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{table}"',)
+    ).fetchone()
+    return found == (True,)
 
 
 def rebuild(
@@ -46,15 +58,29 @@ def rebuild(
                     sql.Identifier(build), sql.Identifier(live)
                 )
             )
-    targets = end_positions(bootstrap)
-    runner = ProjectionRunner(
-        bootstrap,
-        conninfo,
-        build,
-        group_id=unique_group("o2c-rebuild"),
-        batch_max=batch_max,
-        publish_alerts=False,  # alerts were raised when the days closed; never twice
+    stats = _build(
+        ProjectionRunner(
+            bootstrap,
+            conninfo,
+            build,
+            group_id=unique_group("o2c-rebuild"),
+            batch_max=batch_max,
+            publish_alerts=False,  # alerts were raised when the days closed; never twice
+        ),
+        end_positions(bootstrap),
     )
+    timeline_stats = _build(
+        TimelineRunner(
+            bootstrap, conninfo, build, group_id=unique_group("o2c-rebuild"), batch_max=batch_max
+        ),
+        end_positions(bootstrap, TimelineRunner.topics),
+    )
+    if swap:
+        swap_in(conninfo, live, build, old)
+    return Rebuilt(live if swap else build, stats, swap, timeline_stats)
+
+
+def _build(runner: ProjectionRunner, targets: dict[Position, int]) -> Stats:
     try:
         stats = runner.run(until_offsets=targets)
         # Partitions that were empty get their offset too: a live runner that has read
@@ -63,22 +89,28 @@ def rebuild(
         runner.store.save_offsets({p: o for p, o in targets.items() if p not in stored})
     finally:
         runner.close()
-    if swap:
-        swap_in(conninfo, live, build, old)
-    return Rebuilt(live if swap else build, stats, swap)
+    return stats
 
 
 def swap_in(conninfo: str, live: str, build: str, old: str) -> None:
     with connect_database(conninfo, autocommit=True) as conn:
         with conn.transaction():
             if schema_exists(conn, live):
-                # Alerts are actions taken, not derived state: they move to the new tables.
-                conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {}.dso_alerts SELECT * FROM {}.dso_alerts"
-                        " ON CONFLICT DO NOTHING"
-                    ).format(sql.Identifier(build), sql.Identifier(live))
-                )
+                # Alerts, the workbench's users and its actions are no projection of the
+                # log: they move to the new tables.
+                for table in CARRIED_OVER:
+                    if not table_exists(conn, live, table):
+                        continue  # live tables of an older migration
+                    conn.execute(
+                        sql.SQL(
+                            "INSERT INTO {}.{} SELECT * FROM {}.{} ON CONFLICT DO NOTHING"
+                        ).format(
+                            sql.Identifier(build),
+                            sql.Identifier(table),
+                            sql.Identifier(live),
+                            sql.Identifier(table),
+                        )
+                    )
                 conn.execute(
                     sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(old))
                 )

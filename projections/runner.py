@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
@@ -26,6 +26,7 @@ from projections.model import PROJECTED_TYPES, TOPICS, project
 from projections.store import Position, Store
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent
+from schemas.topics import Topic
 from services.connections import (
     ServiceUnreachable,
     database_address,
@@ -83,6 +84,10 @@ def _ce_type(message: Message) -> str | None:
 
 
 class ProjectionRunner:
+    # What a projection reads and how it writes a batch; the timeline (timeline.py) has its own.
+    topics: tuple[Topic, ...] = TOPICS
+    projected_types: frozenset[str] = PROJECTED_TYPES
+
     def __init__(
         self,
         bootstrap: str,
@@ -128,7 +133,7 @@ class ProjectionRunner:
         self.positions = self.store.stored_offsets()
         if self.publish_alerts:
             alerts.publish_pending(self.store, self.producer)
-        self.consumer.subscribe([t.name for t in TOPICS], on_assign=self._on_assign)
+        self.consumer.subscribe([t.name for t in self.topics], on_assign=self._on_assign)
 
     def close(self) -> None:
         self.consumer.close()
@@ -231,7 +236,7 @@ class ProjectionRunner:
                     new_ids.discard(event.id)  # a second copy within the batch is a duplicate
                     kept.append((event, offset))
             self.stats.duplicates += len(events) - len(kept)
-            closed = self.store.write(project(kept))
+            closed = self.write(kept)
             reached = {}
             for m in fresh:
                 reached[(str(m.topic()), int(m.partition() or 0))] = int(m.offset() or 0) + 1
@@ -244,6 +249,10 @@ class ProjectionRunner:
         self.stats.batches += 1
         if closed and self.publish_alerts:
             alerts.raise_for_days(self.store, self.producer, closed, self.source)
+
+    def write(self, events: list[tuple[CloudEvent, int]]) -> list[date]:
+        """Write a batch's new events; returns the business days closed for the first time."""
+        return self.store.write(project(events))
 
     def _broker_error(self, message: Message) -> bool:
         error = message.error()
@@ -289,7 +298,7 @@ class ProjectionRunner:
         letters: list[CloudEvent] = []
         for m in messages:
             kind = _ce_type(m)
-            if kind is not None and kind not in PROJECTED_TYPES:
+            if kind is not None and kind not in self.projected_types:
                 continue  # o2c-matcher's own output of a type no read model uses
             message = raw(m)
             try:
@@ -297,18 +306,18 @@ class ProjectionRunner:
             except InvalidEvent as exc:
                 letters.append(rejection(message, exc, self.source))
                 continue
-            if event.type in PROJECTED_TYPES:
+            if event.type in self.projected_types:
                 events.append((event, message.offset))
         return events, letters
 
 
-def end_positions(bootstrap: str) -> dict[Position, int]:
+def end_positions(bootstrap: str, topics: Sequence[Topic] = TOPICS) -> dict[Position, int]:
     """The end of every partition the projection reads: a rebuild is complete there."""
     from services.kafka_io import end_offsets
 
     return {
         (tp.topic, tp.partition): tp.offset
-        for tp in end_offsets(bootstrap, [t.name for t in TOPICS])
+        for tp in end_offsets(bootstrap, [t.name for t in topics])
     }
 
 

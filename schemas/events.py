@@ -258,6 +258,8 @@ class PaymentAppliedData(EventData):
     currency: CurrencyCode
     method: Literal["reference", "exact_amount", "combination", "manual"]
     confidence: Confidence
+    # Optional addition: the person who applied it by hand (method "manual").
+    by: Identifier | None = None
 
 
 class PaymentSettledData(EventData):
@@ -325,6 +327,8 @@ class MismatchResolvedData(EventData):
     line_id: Identifier | None = None
     customer_id: Identifier | None = None
     resolved_at: Timestamp | None = None
+    # Optional addition: the person who resolved it by hand (resolution "manual").
+    by: Identifier | None = None
 
 
 class MismatchAssignedData(EventData):
@@ -339,6 +343,8 @@ class MismatchAssignedData(EventData):
     line_id: Identifier | None = None
     customer_id: Identifier | None = None
     assigned_at: Timestamp
+    # Optional addition: the person who made the assignment (the assignee or another).
+    by: Identifier | None = None
 
 
 class DsoTargetExceededData(EventData):

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.domain.bank_routing import (
@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     read_schema: str = "o2c_read"
     dso_target_days: Decimal = Decimal(45)
     projection_batch_max: int = 5000
+    # The finance workbench (`o2c web`): where it listens, and the secret that signs its
+    # session cookies and CSRF tokens (it refuses to start without one, unless --demo).
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=1, le=65535)
+    web_secret: SecretStr | None = None
 
     def policy(self) -> Policy:
         return Policy(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 from typing import Any
 
 from services.cli.commands import CommandError, reachable_kafka
@@ -82,6 +83,7 @@ def _runner_logging() -> None:
 def projections_run(args: argparse.Namespace) -> int:
     from projections.migrate import MigrationError, migrate
     from projections.runner import ProjectionRunner
+    from projections.timeline import TimelineRunner
 
     _runner_logging()
     settings = get_settings()
@@ -110,10 +112,24 @@ def projections_run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     assert runner is not None  # nothing stops the wait but success
     runner.store.set_read_setting("dso_target_days", str(settings.dso_target_days))
+    # The timeline is a projection of its own (other topics, its own offsets), beside it.
+    timeline = TimelineRunner(
+        settings.kafka_bootstrap,
+        settings.database_url,
+        settings.read_schema,
+        batch_max=settings.projection_batch_max,
+    )
+    beside = threading.Thread(
+        target=timeline.run, kwargs={"until_idle": args.until_idle}, daemon=True
+    )
+    beside.start()
     try:
         stats = runner.run(until_idle=args.until_idle)
     finally:
+        timeline.stopping = True
+        beside.join()
         runner.close()
+        timeline.close()
     info(
         f"{stats.messages} messages, {stats.applied} events applied, {stats.duplicates} "
         f"duplicates skipped, {stats.dead_letters} dead letters in {stats.seconds:.1f}s"

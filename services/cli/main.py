@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from services.cli import commands, db, doctor, importing, reports, simulate
+from services.cli import commands, db, doctor, importing, reports, simulate, web
 from services.connections import unreachable
 from services.settings import get_settings
 
@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.register(sub)
     reports.register(sub)
     doctor.register(sub)
+    web.register(sub)
     return parser
 
 

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import io
-import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 
-from schemas import events as ev
 from schemas.base import CloudEvent
-from schemas.events import type_name
+from services import manual_actions
 from services.cli.commands import CommandError, reachable_kafka
 from services.cli.output import info, table
 from services.kafka_io import EventProducer
@@ -125,33 +124,28 @@ def _lookup(mismatch_id: str) -> dict[str, Any]:
         reports.close()
 
 
-_KEY_FIELDS = ("order_id", "payment_id", "payout_id", "line_id", "customer_id")
+def _by() -> str:
+    # The person at the terminal: the events name who acted (the contract's `by`).
+    return getpass.getuser()
 
 
 def _publish(event: CloudEvent) -> None:
-    out = EventProducer(reachable_kafka())
-    out.send(event)
-    out.flush()
+    manual_actions.publish(EventProducer(reachable_kafka()), [event])
 
 
 def exceptions_assign(args: argparse.Namespace) -> int:
     found = _lookup(args.id)
-    now = datetime.now(UTC)  # a person's action: its time is when it happened
-    kind = type_name(ev.MismatchAssigned)
-    event = ev.MismatchAssigned(
-        specversion="1.0",
-        id=str(uuid.uuid4()),
-        source=get_settings().source,
-        type=kind,
-        time=now,
-        data=ev.MismatchAssignedData(
-            mismatch_id=found["mismatch_id"],
-            assignee=args.to,
+    try:
+        event = manual_actions.assignment(
+            found,
+            args.to,
+            by=_by(),
+            source=get_settings().source,
+            now=datetime.now(UTC),
             note=args.note,
-            assigned_at=now,
-            **{k: found[k] for k in _KEY_FIELDS},
-        ),
-    )
+        )
+    except manual_actions.ActionRefused as exc:
+        raise CommandError(str(exc)) from None
     _publish(event)
     info(f"assigned {found['mismatch_id']} to {args.to} (published {event.id})")
     return 0
@@ -159,25 +153,12 @@ def exceptions_assign(args: argparse.Namespace) -> int:
 
 def exceptions_resolve(args: argparse.Namespace) -> int:
     found = _lookup(args.id)
-    if found["status"] == "resolved":
-        raise CommandError(f"{found['mismatch_id']} is already resolved")
-    now = datetime.now(UTC)
-    kind = type_name(ev.MismatchResolved)
-    event = ev.MismatchResolved(
-        specversion="1.0",
-        id=str(uuid.uuid4()),
-        source=get_settings().source,
-        type=kind,
-        time=now,
-        data=ev.MismatchResolvedData(
-            mismatch_id=found["mismatch_id"],
-            resolution="manual",
-            note=args.note,
-            reason=found["reason"],
-            resolved_at=now,
-            **{k: found[k] for k in _KEY_FIELDS},
-        ),
-    )
+    try:
+        event = manual_actions.resolution(
+            found, args.note, by=_by(), source=get_settings().source, now=datetime.now(UTC)
+        )
+    except manual_actions.ActionRefused as exc:
+        raise CommandError(str(exc)) from None
     _publish(event)
     info(f"resolved {found['mismatch_id']} by hand (published {event.id})")
     return 0
