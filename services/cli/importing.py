@@ -47,8 +47,9 @@ def register(subparsers: Any) -> None:
     psp.set_defaults(handler=import_psp)
 
 
-def _broker_first(dry_run: bool) -> None:
-    """A file is parsed only once it can be published: the missing broker is said first."""
+def _broker_before_publishing(dry_run: bool) -> None:
+    """A file's own faults are said first (they need fixing whatever the broker); a sound
+    file meeting a missing broker gets only the broker's line, before any summary."""
     if not dry_run:
         from services.cli.commands import reachable_kafka
 
@@ -56,7 +57,6 @@ def _broker_first(dry_run: bool) -> None:
 
 
 def import_bank(args: argparse.Namespace) -> int:
-    _broker_first(args.dry_run)
     try:
         batch = parse_bank(
             args.file,
@@ -67,15 +67,16 @@ def import_bank(args: argparse.Namespace) -> int:
         )
     except ImportFailed as exc:
         raise CommandError(str(exc)) from None
+    _broker_before_publishing(args.dry_run)
     return _finish(batch, args.dry_run)
 
 
 def import_psp(args: argparse.Namespace) -> int:
-    _broker_first(args.dry_run)
     try:
         batch = parse_psp(args.file, args.provider)
     except ImportFailed as exc:
         raise CommandError(str(exc)) from None
+    _broker_before_publishing(args.dry_run)
     return _finish(batch, args.dry_run)
 
 

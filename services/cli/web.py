@@ -9,13 +9,17 @@ Example:
 from __future__ import annotations
 
 import argparse
+import logging
 import secrets
 import sys
 from typing import Any
 
 from services.cli.commands import CommandError
 from services.cli.output import info, table
+from services.connections import wait_for
 from services.settings import get_settings
+
+log = logging.getLogger("o2c.web")
 
 
 def register(sub: Any) -> None:
@@ -104,7 +108,16 @@ def web_serve(args: argparse.Namespace) -> int:
         )
     if len(secret) < 16:
         raise CommandError("O2C_WEB_SECRET is too short: give at least 16 characters")
-    migrate(settings.database_url, settings.read_schema)
+    # Like the worker and the projections, a workbench started before its database waits.
+    ready = wait_for(
+        lambda: migrate(settings.database_url, settings.read_schema) or True,
+        "o2c web",
+        log,
+        bootstrap=settings.kafka_bootstrap,
+        conninfo=settings.database_url,
+    )
+    if ready is None:
+        return 0
     host = args.host or settings.web_host
     port = args.port or settings.web_port
     info(f"o2c web on http://{host}:{port}/")

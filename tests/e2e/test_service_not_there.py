@@ -54,9 +54,16 @@ SHORT: dict[str, tuple[list[str], str | None]] = {
     "report": (["ageing"], "PostgreSQL"),
     "exceptions assign": (["6e57a357", "--to", "alice"], "PostgreSQL"),
     "exceptions resolve": (["6e57a357", "--note", "paid twice"], "PostgreSQL"),
+    "users add": (["bob", "--role", "viewer"], "PostgreSQL"),
+    "users list": ([], "PostgreSQL"),
+    "users disable": (["bob"], "PostgreSQL"),
 }
 # Long-running: they wait for the service and say so, rather than stop.
-WAITING = {"worker": "Kafka", "projections run": "Kafka"}
+WAITING: dict[str, tuple[list[str], str]] = {
+    "worker": ([], "Kafka"),
+    "projections run": ([], "Kafka"),
+    "web": (["--demo", "--port", "18099"], "PostgreSQL"),
+}
 # Its own exit status and table; tests/integration/test_doctor.py has the rest.
 OWN_OUTPUT = {"doctor"}
 
@@ -95,6 +102,7 @@ def test_a_command_without_its_service_says_so_in_one_line_and_exits_2_within_10
     started = time.monotonic()
     done = subprocess.run(
         [O2C, *command.split(), *args],
+        stdin=subprocess.DEVNULL,  # `users add` reads a password there
         capture_output=True,
         text=True,
         env=nothing_listening(tmp_path),
@@ -137,10 +145,11 @@ def test_debug_shows_the_traceback_behind_the_one_line(tmp_path: Path) -> None:
 def test_a_long_running_process_waits_for_its_service_and_says_so_once(
     command: str, tmp_path: Path
 ) -> None:
+    arguments, service = WAITING[command]
     log = tmp_path / "out.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [O2C, *command.split()],
+            [O2C, *command.split(), *arguments],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=nothing_listening(tmp_path),
@@ -156,7 +165,7 @@ def test_a_long_running_process_waits_for_its_service_and_says_so_once(
             process.kill()
             process.wait()
     text = log.read_text()
-    assert text.count(f"waiting for {WAITING[command]}") == 1, text
+    assert text.count(f"waiting for {service}") == 1, text
     assert "Traceback" not in text
     assert text.count("Connection refused") <= 3, text  # deduplicated, not one per retry
 
