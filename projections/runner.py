@@ -21,7 +21,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from projections import alerts
+from projections import alerts, metrics
 from projections.model import PROJECTED_TYPES, TOPICS, project
 from projections.store import Position, Store
 from schemas.base import CloudEvent
@@ -98,6 +98,7 @@ class ProjectionRunner:
         self.before_commit = before_commit
         self.producer = EventProducer(bootstrap)
         self.stats = Stats()
+        self._lag_observed = 0.0
         self.positions: dict[Position, int] = {}
         self.stopping = False  # set from another thread (or a signal handler) to end `run`
         self.consumer = Consumer(
@@ -189,9 +190,10 @@ class ProjectionRunner:
     # --- one batch --------------------------------------------------------------------------
 
     def handle_batch(self, messages: Sequence[Message]) -> None:
-        ok = [m for m in messages if not self._broker_error(m)]
+        ok = [msg for msg in messages if not self._broker_error(msg)]
         if not ok:
             return
+        started = time.monotonic()
         with self.store.conn.transaction():
             stored = self.store.stored_offsets(lock=True)
             fresh = self._in_sequence(ok, stored)
@@ -210,10 +212,11 @@ class ProjectionRunner:
                     new_ids.discard(event.id)  # a second copy within the batch is a duplicate
                     kept.append((event, offset))
             self.stats.duplicates += len(events) - len(kept)
-            closed = self.store.write(project(kept))
+            changes = project(kept)
+            closed = self.store.write(changes)
             reached = {}
-            for m in fresh:
-                reached[(str(m.topic()), int(m.partition() or 0))] = int(m.offset() or 0) + 1
+            for msg in fresh:
+                reached[(str(msg.topic()), int(msg.partition() or 0))] = int(msg.offset() or 0) + 1
             self.store.save_offsets(reached)
             if self.before_commit is not None:
                 self.before_commit()
@@ -221,8 +224,22 @@ class ProjectionRunner:
         self.stats.messages += len(fresh)
         self.stats.applied += len(kept)
         self.stats.batches += 1
+        _observe(fresh, len(kept), len(events) - len(kept), len(letters), len(changes), started)
+        self._observe_lag()
         if closed and self.publish_alerts:
             alerts.raise_for_days(self.store, self.producer, closed, self.source)
+
+    def _observe_lag(self) -> None:
+        """Lag from the high watermarks of the last fetch responses: no broker round trip."""
+        now = time.monotonic()
+        if now - self._lag_observed < 1.0:
+            return
+        self._lag_observed = now
+        for tp in self.consumer.assignment():
+            _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            position = self.positions.get((tp.topic, tp.partition))
+            if high >= 0 and position is not None:
+                metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
 
     def _broker_error(self, message: Message) -> bool:
         error = message.error()
@@ -279,6 +296,25 @@ class ProjectionRunner:
             if event.type in PROJECTED_TYPES:
                 events.append((event, message.offset))
         return events, letters
+
+
+def _observe(
+    fresh: Sequence[Message],
+    applied: int,
+    duplicates: int,
+    letters: int,
+    rows: int,
+    started: float,
+) -> None:
+    metrics.BATCHES.inc()
+    metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+    metrics.ROWS.inc(rows)
+    metrics.MESSAGES.labels("applied").inc(applied)
+    metrics.MESSAGES.labels("duplicate").inc(duplicates)
+    metrics.MESSAGES.labels("dead_letter").inc(letters)
+    metrics.MESSAGES.labels("skipped").inc(len(fresh) - applied - duplicates - letters)
+    newest = max(msg.timestamp()[1] for msg in fresh)
+    metrics.LAST_APPLIED.set(max(newest, 0) / 1000)
 
 
 def end_positions(bootstrap: str) -> dict[Position, int]:

@@ -34,7 +34,7 @@ LAG = Gauge(
 )
 
 
-def serve(port: int) -> None:
-    """Expose /metrics on `port` from a background thread; 0 means do not serve."""
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Expose /metrics on `host`:`port` from a background thread; port 0 means do not serve."""
     if port:
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr=host)

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # and state directory. Workers with the same id share the work.
     app_id: str = "o2c-matcher"
     metrics_port: int = 9108
+    # Address every Prometheus endpoint binds: loopback by default; 0.0.0.0 where a scraper
+    # on another host (a pod's, a container's) must reach it.
+    metrics_host: str = "127.0.0.1"
     state_dir: Path = Path(".o2c-state")
     # at_least_once: outputs acknowledged before offsets are committed, deduplicated by id
     # downstream (the default, and the faster). exactly_once: outputs, state and offsets in
@@ -100,6 +103,8 @@ class Settings(BaseSettings):
     read_schema: str = "o2c_read"
     dso_target_days: Decimal = Decimal(45)
     projection_batch_max: int = 5000
+    # Prometheus endpoint of `o2c projections run` (0: off); beside the worker's 9108.
+    projection_metrics_port: int = 9109
 
     def policy(self) -> Policy:
         return Policy(
