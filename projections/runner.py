@@ -159,6 +159,7 @@ class ProjectionRunner:
                         # of the batch was committed, so read it again once recovered.
                         log.exception("batch failed; reading it again from the stored offsets")
                         self._recover()
+                self._observe_lag()
                 if self.stopping:
                     break
                 if until_offsets is not None and self.reached(until_offsets):
@@ -169,6 +170,7 @@ class ProjectionRunner:
                     break
         finally:
             self.stats.seconds = time.monotonic() - self.stats.started
+            self._observe_lag(force=True)
         return self.stats
 
     def _recover(self) -> None:
@@ -225,14 +227,13 @@ class ProjectionRunner:
         self.stats.applied += len(kept)
         self.stats.batches += 1
         _observe(fresh, len(kept), len(events) - len(kept), len(letters), len(changes), started)
-        self._observe_lag()
         if closed and self.publish_alerts:
             alerts.raise_for_days(self.store, self.producer, closed, self.source)
 
-    def _observe_lag(self) -> None:
+    def _observe_lag(self, force: bool = False) -> None:
         """Lag from the high watermarks of the last fetch responses: no broker round trip."""
         now = time.monotonic()
-        if now - self._lag_observed < 1.0:
+        if now - self._lag_observed < 1.0 and not force:
             return
         self._lag_observed = now
         for tp in self.consumer.assignment():
