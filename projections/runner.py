@@ -120,6 +120,8 @@ class ProjectionRunner:
 
     def start(self) -> None:
         self.positions = self.store.stored_offsets()
+        if days := self.store.materialise_missing():
+            log.info("computed DSO and ageing of %d closed days", len(days))
         if self.publish_alerts:
             alerts.publish_pending(self.store, self.producer)
         self.consumer.subscribe([t.name for t in TOPICS], on_assign=self._on_assign)

@@ -4,15 +4,17 @@ written in one transaction with COPY and a few set-based statements."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from projections import materialise
 from projections.migrate import use_schema
 from projections.model import (
     APPEND_TABLES,
+    BALANCE_COLUMNS,
     CURRENT_BALANCE_COLUMNS,
     CUSTOMER_COLUMNS,
     ORDER_COLUMNS,
@@ -21,6 +23,9 @@ from projections.model import (
 )
 
 Position = tuple[str, int]  # topic, partition
+
+_CURRENCY = BALANCE_COLUMNS.index("currency")
+_EVENT_TIME = BALANCE_COLUMNS.index("event_time")
 
 _STAGES = {
     "stage_orders": "orders",
@@ -60,6 +65,11 @@ def _upsert_latest(table: str, stage: str, key: str, columns: Sequence[str]) -> 
         key=sql.Identifier(key),
         assignments=assignments,
     )
+
+
+def _moment(value: object) -> datetime:
+    assert isinstance(value, datetime)
+    return value
 
 
 class Store:
@@ -131,14 +141,39 @@ class Store:
                 cur, "stage_balances", CURRENT_BALANCE_COLUMNS, changes.current_balances.values()
             )
             cur.execute(self._upsert_balances)
-        if not changes.closed_days:
-            return []
-        cur.execute(
-            "INSERT INTO closed_days SELECT unnest(%s::date[])"
-            " ON CONFLICT DO NOTHING RETURNING day",
-            (sorted(changes.closed_days),),
-        )
-        return sorted(date.fromisoformat(str(r[0])) for r in cur.fetchall())
+        closed: list[date] = []
+        if changes.closed_days:
+            cur.execute(
+                "INSERT INTO closed_days SELECT unnest(%s::date[])"
+                " ON CONFLICT DO NOTHING RETURNING day",
+                (sorted(changes.closed_days),),
+            )
+            closed = sorted(date.fromisoformat(str(r[0])) for r in cur.fetchall())
+        self._materialise(cur, changes, closed)
+        return closed
+
+    def _materialise(self, cur: psycopg.Cursor[Any], changes: Changes, closed: list[date]) -> None:
+        """Store the DSO and ageing of the days this batch closed, and again of every
+        closed day its facts can change (projections/materialise.py)."""
+        balances = changes.appended["balance_history"]
+        currencies = {str(row[_CURRENCY]) for row in balances}
+        if currencies:
+            cur.execute(
+                "INSERT INTO currencies SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                (sorted(currencies),),
+            )
+        last = cur.execute("SELECT max(day) FROM closed_days").fetchone()
+        if last is None or last[0] is None:
+            return
+        earliest = [materialise.utc_day(_moment(row[_EVENT_TIME])) for row in balances]
+        placed = [p.order_id for p in changes.orders.values() if p.channel or p.region]
+        found = materialise.earliest_open(cur, placed, list(changes.customers))
+        if found is not None:
+            earliest.append(found)
+        start = min(earliest, default=None)
+        if start is not None and start > last[0]:
+            start = None  # only the open day: nothing closed can change
+        materialise.compute(cur, materialise.days_to_compute(cur, closed, start))
 
     @staticmethod
     def _copy(
@@ -165,6 +200,13 @@ class Store:
                 " DO UPDATE SET next_offset = excluded.next_offset",
                 [(self.projection, t, p, o) for (t, p), o in sorted(offsets.items())],
             )
+
+    def materialise_missing(self) -> list[date]:
+        """Compute the days closed before the materialised tables existed."""
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            days = materialise.missing(cur)
+            materialise.compute(cur, days)
+        return days
 
     def set_read_setting(self, key: str, value: str) -> None:
         self.conn.execute(
