@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from bench.grafana import SqlQuery, dashboards, interpolate, sql_queries
 from tests.conftest import RunningWorker, Services
-from tests.grafana_support import SqlQuery, dashboards, interpolate, sql_queries
 from tests.pipeline_support import fill_read_schema
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.grafana_support import DASHBOARDS, dashboards, interpolate, panels, sql_queries
+from bench.grafana import DASHBOARDS, dashboards, interpolate, panels, sql_queries
 
 REPO = Path(__file__).resolve().parents[2]
 PROVISIONING = REPO / "deploy" / "grafana" / "provisioning"

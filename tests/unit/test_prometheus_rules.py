@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.grafana_support import dashboards, panels
+from bench.grafana import dashboards, panels
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 RULE_FILES = sorted((PROMETHEUS / "rules").glob("*.yml"))
