@@ -25,18 +25,33 @@ _IN_EFFECT = """
     AND (v.valid_to IS NULL OR v.valid_to >= ((d.day + 1)::timestamp AT TIME ZONE 'UTC'))
 """
 
-_DSO = f"""
+# Receivables at the end of D = the positive open balances of the snapshots in effect
+# then (valid_day <= D < end_day), so each snapshot adds its balance on valid_day and
+# takes it away on end_day: a running sum over a few rows per day and currency, from one
+# pass over the history, however many days are asked for.
+_DSO = """
 WITH days AS (SELECT unnest(%(days)s::date[]) AS day),
-v AS MATERIALIZED (
-    SELECT currency, open_balance, receivable_change, valid_from, valid_to, valid_day
+v AS (
+    SELECT currency, valid_day, (valid_to AT TIME ZONE 'UTC')::date AS end_day,
+           greatest(open_balance, 0) AS receivable, receivable_change
     FROM balance_validity
+),
+moves AS (
+    SELECT currency, valid_day AS day, receivable AS open_change, receivable_change AS sales
+    FROM v
+    UNION ALL
+    SELECT currency, end_day, -receivable, 0 FROM v WHERE end_day IS NOT NULL
+),
+per_day AS MATERIALIZED (
+    SELECT currency, day, sum(open_change) AS open_change, sum(sales) AS sales
+    FROM moves GROUP BY 1, 2
 )
 INSERT INTO dso_by_day (day, currency, receivables, credit_sales_90d)
 SELECT d.day, cur.currency,
-       (SELECT coalesce(sum(v.open_balance), 0) FROM v
-         WHERE v.currency = cur.currency AND v.open_balance > 0 AND {_IN_EFFECT}),
-       (SELECT coalesce(sum(v.receivable_change), 0) FROM v
-         WHERE v.currency = cur.currency AND v.valid_day BETWEEN d.day - 89 AND d.day)
+       (SELECT coalesce(sum(p.open_change), 0) FROM per_day p
+         WHERE p.currency = cur.currency AND p.day <= d.day),
+       (SELECT coalesce(sum(p.sales), 0) FROM per_day p
+         WHERE p.currency = cur.currency AND p.day BETWEEN d.day - 89 AND d.day)
 FROM days d CROSS JOIN currencies cur
 """
 
@@ -106,6 +121,23 @@ def days_to_compute(
         rows = cur.execute("SELECT day FROM closed_days WHERE day >= %s", (earliest,))
         days |= {r[0] for r in rows.fetchall()}
     return sorted(days)
+
+
+def defer(cur: psycopg.Cursor[Any], start: date | None) -> None:
+    """Remember that the closed days from `start` on need computing again."""
+    if start is not None:
+        cur.execute(
+            "INSERT INTO materialise_pending (from_day) VALUES (%s) ON CONFLICT (only_row)"
+            " DO UPDATE SET from_day = least(materialise_pending.from_day, excluded.from_day)",
+            (start,),
+        )
+
+
+def take_deferred(cur: psycopg.Cursor[Any], start: date | None) -> date | None:
+    """The earlier of `start` and the deferred first day, which is cleared."""
+    row = cur.execute("DELETE FROM materialise_pending RETURNING from_day").fetchone()
+    found = [d for d in (start, None if row is None else row[0]) if d is not None]
+    return min(found, default=None)
 
 
 def compute(cur: psycopg.Cursor[Any], days: Sequence[date]) -> None:

@@ -94,10 +94,11 @@ class ProjectionRunner:
         source: str = "o2c-matcher",
         publish_alerts: bool = True,
         trust_own_outputs: bool = True,
+        materialise_days: bool = True,
         before_commit: Callable[[], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
-        self.store = Store(conninfo, schema, projection)
+        self.store = Store(conninfo, schema, projection, materialise_days=materialise_days)
         self.batch_max = batch_max
         self.source = source
         self.publish_alerts = publish_alerts
@@ -171,10 +172,13 @@ class ProjectionRunner:
                         # of the batch was committed, so read it again once recovered.
                         log.exception("batch failed; reading it again from the stored offsets")
                         self._recover()
+                else:
+                    self._catch_up_days()
                 self._observe_lag()
                 if self.stopping:
                     break
                 if until_offsets is not None and self.reached(until_offsets):
+                    self._catch_up_days()
                     break
                 if until_idle is not None and now - last_message >= until_idle:
                     break
@@ -184,6 +188,16 @@ class ProjectionRunner:
             self.stats.seconds = time.monotonic() - self.stats.started
             self._observe_lag(force=True)
         return self.stats
+
+    def _catch_up_days(self) -> None:
+        """Compute the closed days whose figures were deferred while catching up."""
+        if not self.store.materialise_days:
+            return  # a rebuild computes every day once, at its end
+        try:
+            self.store.materialise_missing()
+        except Exception:
+            log.exception("computing the closed days failed; trying again later")
+            self._recover()
 
     def _recover(self) -> None:
         while True:
@@ -227,7 +241,7 @@ class ProjectionRunner:
                     kept.append((event, offset))
             self.stats.duplicates += len(events) - len(kept)
             changes = project(kept)
-            closed = self.store.write(changes)
+            closed = self.store.write(changes, catching_up=len(messages) >= self.batch_max)
             reached = {}
             for msg in fresh:
                 reached[(str(msg.topic()), int(msg.partition() or 0))] = int(msg.offset() or 0) + 1

@@ -73,8 +73,12 @@ def _moment(value: object) -> datetime:
 
 
 class Store:
-    def __init__(self, conninfo: str, schema: str, projection: str) -> None:
+    def __init__(
+        self, conninfo: str, schema: str, projection: str, *, materialise_days: bool = True
+    ) -> None:
         self.conninfo = conninfo
+        # False: closed days are computed once at the end (a rebuild), not batch by batch.
+        self.materialise_days = materialise_days
         self.schema = schema
         self.projection = projection
         self.conn = self._connect()
@@ -123,8 +127,9 @@ class Store:
         ).fetchall()
         return {str(r[0]) for r in rows}
 
-    def write(self, changes: Changes) -> list[date]:
-        """Write a batch's changes; returns the business days closed for the first time."""
+    def write(self, changes: Changes, *, catching_up: bool = False) -> list[date]:
+        """Write a batch's changes; returns the business days closed for the first time.
+        `catching_up`: more messages are waiting (the batch was full)."""
         cur = self.conn.cursor()
         for table, columns in APPEND_TABLES.items():
             self._copy(cur, table, columns, changes.appended[table])
@@ -149,10 +154,12 @@ class Store:
                 (sorted(changes.closed_days),),
             )
             closed = sorted(date.fromisoformat(str(r[0])) for r in cur.fetchall())
-        self._materialise(cur, changes, closed)
+        self._materialise(cur, changes, closed, catching_up)
         return closed
 
-    def _materialise(self, cur: psycopg.Cursor[Any], changes: Changes, closed: list[date]) -> None:
+    def _materialise(
+        self, cur: psycopg.Cursor[Any], changes: Changes, closed: list[date], catching_up: bool
+    ) -> None:
         """Store the DSO and ageing of the days this batch closed, and again of every
         closed day its facts can change (projections/materialise.py)."""
         balances = changes.appended["balance_history"]
@@ -162,6 +169,8 @@ class Store:
                 "INSERT INTO currencies SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
                 (sorted(currencies),),
             )
+        if not self.materialise_days:
+            return
         last = cur.execute("SELECT max(day) FROM closed_days").fetchone()
         if last is None or last[0] is None:
             return
@@ -173,6 +182,13 @@ class Store:
         start = min(earliest, default=None)
         if start is not None and start > last[0]:
             start = None  # only the open day: nothing closed can change
+        if catching_up:
+            # A replay reads the clock ahead of the facts, so nearly every batch would
+            # change the days already closed: note the first, compute them when caught up.
+            materialise.defer(cur, start)
+            start = None
+        else:
+            start = materialise.take_deferred(cur, start)
         materialise.compute(cur, materialise.days_to_compute(cur, closed, start))
         if closed:
             # These tables grow by a few rows a day, never enough for autovacuum to look at
@@ -210,6 +226,9 @@ class Store:
         """Compute the days closed before the materialised tables existed."""
         with self.conn.transaction(), self.conn.cursor() as cur:
             days = materialise.missing(cur)
+            pending = materialise.take_deferred(cur, None)
+            if pending is not None:
+                days = materialise.days_to_compute(cur, days, pending)
             materialise.compute(cur, days)
             if days:
                 cur.execute("ANALYZE closed_days, currencies, dso_by_day, materialised_days")

@@ -72,3 +72,10 @@ GROUP BY a.as_of, a.customer_id, a.channel, a.region, a.currency;
 CREATE TABLE materialised_days (
     day date PRIMARY KEY
 );
+
+-- The first closed day that facts of a batch changed while the projection was catching up
+-- (its batches full): computed again, with every closed day after it, once it is not.
+CREATE TABLE materialise_pending (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    from_day date NOT NULL
+);
