@@ -170,11 +170,17 @@ def _projections(orders: int) -> dict[str, Any]:
         settings.projection_batch_max,
         rebuild_too=True,
     )
-    p, b = r["projection"], r["rebuild"]
+    p, b, v = r["projection"], r["rebuild"], r["projection_validating_all"]
     print(
         table(
             ("run", "events", "seconds", "events/s"),
             [
+                (
+                    "projection, every event validated (baseline)",
+                    v["messages"],
+                    v["seconds"],
+                    v["events_per_second"],
+                ),
                 ("projection, one process", p["messages"], p["seconds"], p["events_per_second"]),
                 (
                     "rebuild from offset 0 + swap",

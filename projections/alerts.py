@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from projections import metrics
 from projections.store import Store
 from schemas import events as ev
 from schemas.codec import encode
@@ -63,11 +64,13 @@ def raise_for_days(store: Store, producer: EventProducer, days: Sequence[date], 
     ).fetchall()
     for day, currency, dso, target, alert, receivables, sales in rows:
         event = alert_event(day, currency, dso, target, alert, receivables, sales, source)
-        store.conn.execute(
+        recorded = store.conn.execute(
             "INSERT INTO dso_alerts (day, currency, event_id, dso_days, payload)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING day",
             (day, currency, event.id, dso, encode(event)),
-        )
+        ).fetchone()
+        if recorded is not None:
+            metrics.DSO_ALERTS.labels(currency).inc()
     return publish_pending(store, producer)
 
 

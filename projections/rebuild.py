@@ -66,8 +66,12 @@ def rebuild(
             group_id=unique_group("o2c-rebuild"),
             batch_max=batch_max,
             publish_alerts=False,  # alerts were raised when the days closed; never twice
+            # Late facts make a live run compute a closed day again; replaying the whole
+            # log, every day is computed once, at the end, from the same rows.
+            materialise_days=False,
         ),
         end_positions(bootstrap),
+        materialise=True,
     )
     timeline_stats = _build(
         TimelineRunner(
@@ -80,9 +84,13 @@ def rebuild(
     return Rebuilt(live if swap else build, stats, swap, timeline_stats)
 
 
-def _build(runner: ProjectionRunner, targets: dict[Position, int]) -> Stats:
+def _build(
+    runner: ProjectionRunner, targets: dict[Position, int], *, materialise: bool = False
+) -> Stats:
     try:
         stats = runner.run(until_offsets=targets)
+        if materialise:
+            runner.store.materialise_missing()
         # Partitions that were empty get their offset too: a live runner that has read
         # messages there since must read them again into the new tables after the swap.
         stored = runner.store.stored_offsets()

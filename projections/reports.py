@@ -77,6 +77,25 @@ FROM figures f CROSS JOIN target t ORDER BY f.currency
 """
 
 
+# The same, read from the figures stored when the day closed (projections/materialise.py).
+_AGEING_STORED = """
+SELECT {group} AS {label}, currency,
+       coalesce(sum(open_amount) FILTER (WHERE bucket = 'not_due'), 0) AS not_due,
+       coalesce(sum(open_amount) FILTER (WHERE bucket = '1-30'), 0) AS "1-30",
+       coalesce(sum(open_amount) FILTER (WHERE bucket = '31-60'), 0) AS "31-60",
+       coalesce(sum(open_amount) FILTER (WHERE bucket = '61-90'), 0) AS "61-90",
+       coalesce(sum(open_amount) FILTER (WHERE bucket = '>90'), 0) AS ">90",
+       sum(open_amount) AS total
+FROM ageing_by_day WHERE as_of = %(as_of)s GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+_STORED_GROUP = {
+    "customer": sql.SQL("customer_id"),
+    "channel": sql.SQL("coalesce(channel, 'unknown')"),
+    "region": sql.SQL("coalesce(region, 'unknown')"),
+}
+
+
 @dataclass(frozen=True)
 class Report:
     title: str
@@ -105,21 +124,39 @@ class Reports:
         day: date = row[0]
         return day
 
-    def ageing(self, as_of: date, by: Grouping = "customer") -> Report:
+    def stored(self, day: date) -> bool:
+        """Whether the DSO and ageing of `day` were stored when it closed."""
+        row = self.conn.execute("SELECT 1 FROM materialised_days WHERE day = %s", (day,))
+        return row.fetchone() is not None
+
+    def ageing(self, as_of: date, by: Grouping = "customer", *, on_the_fly: bool = False) -> Report:
+        """Ageing at the end of `as_of`: stored for a closed day, else computed from the
+        balance history (`on_the_fly` computes it in any case)."""
+        title = f"AR ageing as of {as_of}, by {by}"
+        if not on_the_fly and self.stored(as_of):
+            query = sql.SQL(_AGEING_STORED).format(
+                group=_STORED_GROUP[by], label=sql.Identifier(by)
+            )
+            return self._query(title, query, {"as_of": as_of})
         query = sql.SQL(_AGEING).format(
             items=sql.SQL(_ITEMS_AS_OF),
             group=sql.Identifier(_GROUP_COLUMN[by]),
             label=sql.Identifier(by),
         )
-        return self._query(f"AR ageing as of {as_of}, by {by}", query, {"as_of": as_of})
+        return self._query(title, query, {"as_of": as_of})
 
-    def dso(self, as_of: date | None) -> Report:
+    def dso(self, as_of: date | None, *, on_the_fly: bool = False) -> Report:
         if as_of is None:
             return self._query(
                 "DSO per closed business day",
                 "SELECT * FROM dso_daily ORDER BY day, currency",
             )
-        return self._query(f"DSO as of {as_of}", _DSO_AS_OF, {"as_of": as_of})
+        title = f"DSO as of {as_of}"
+        if not on_the_fly and self.stored(as_of):
+            return self._query(
+                title, "SELECT * FROM dso_daily WHERE day = %s ORDER BY currency", (as_of,)
+            )
+        return self._query(title, _DSO_AS_OF, {"as_of": as_of})
 
     def exposure(self) -> Report:
         return self._query(

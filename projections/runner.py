@@ -21,12 +21,13 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from projections import alerts
+from projections import alerts, metrics
 from projections.model import PROJECTED_TYPES, TOPICS, project
 from projections.store import Position, Store
 from schemas.base import CloudEvent
 from schemas.codec import InvalidEvent
-from schemas.topics import Topic
+from schemas.topics import CREDIT, MATCHES, MISMATCHES, Topic
+from schemas.trusted import TRUSTED_TYPES, decode_trusted
 from services.connections import (
     ServiceUnreachable,
     database_address,
@@ -40,6 +41,9 @@ from services.runtime.edge import RawMessage, accept, rejection
 log = logging.getLogger(__name__)
 
 PROJECTION = "read_models"
+
+# Topics only o2c-matcher writes: their events were validated when they were built.
+OWN_OUTPUTS = frozenset(t.name for t in (MATCHES, MISMATCHES, CREDIT))
 
 
 @dataclass
@@ -77,9 +81,10 @@ def _headers(message: Message) -> tuple[tuple[str, bytes], ...]:
 
 
 def _ce_type(message: Message) -> str | None:
-    for key, value in _headers(message):
+    found: Any = message.headers() or ()
+    for key, value in found:
         if key == "ce_type":
-            return value.decode("utf-8", "replace")
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     return None
 
 
@@ -87,6 +92,8 @@ class ProjectionRunner:
     # What a projection reads and how it writes a batch; the timeline (timeline.py) has its own.
     topics: tuple[Topic, ...] = TOPICS
     projected_types: frozenset[str] = PROJECTED_TYPES
+    # Whether this runner's batches and lag are the projections' metrics (one runner's are).
+    observed: bool = True
 
     def __init__(
         self,
@@ -99,17 +106,23 @@ class ProjectionRunner:
         batch_max: int = 5000,
         source: str = "o2c-matcher",
         publish_alerts: bool = True,
+        trust_own_outputs: bool = True,
+        materialise_days: bool = True,
         before_commit: Callable[[], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
-        self.store = Store(conninfo, schema, projection)
+        self.store = Store(conninfo, schema, projection, materialise_days=materialise_days)
         self.batch_max = batch_max
         self.source = source
         self.publish_alerts = publish_alerts
+        # Decode o2c-matcher's outputs without validating them again (schemas/trusted.py);
+        # upstream facts are always validated in full. False: the bench's baseline.
+        self.trust_own_outputs = trust_own_outputs
         # A seam for tests: runs after a batch is written and before it is committed.
         self.before_commit = before_commit
         self.producer = EventProducer(bootstrap)
         self.stats = Stats()
+        self._lag_observed = 0.0
         self.positions: dict[Position, int] = {}
         self.stopping = False  # set from another thread (or a signal handler) to end `run`
         self.consumer = Consumer(
@@ -131,6 +144,8 @@ class ProjectionRunner:
 
     def start(self) -> None:
         self.positions = self.store.stored_offsets()
+        if days := self.store.materialise_missing():
+            log.info("computed DSO and ageing of %d closed days", len(days))
         if self.publish_alerts:
             alerts.publish_pending(self.store, self.producer)
         self.consumer.subscribe([t.name for t in self.topics], on_assign=self._on_assign)
@@ -171,9 +186,13 @@ class ProjectionRunner:
                         log.warning("batch failed (%s); read again once recovered", exc)
                         log.debug("the batch's failure", exc_info=True)
                         self._recover()
+                else:
+                    self._catch_up_days()
+                self._observe_lag()
                 if self.stopping:
                     break
                 if until_offsets is not None and self.reached(until_offsets):
+                    self._catch_up_days()
                     break
                 if until_idle is not None and now - last_message >= until_idle:
                     break
@@ -181,7 +200,18 @@ class ProjectionRunner:
                     break
         finally:
             self.stats.seconds = time.monotonic() - self.stats.started
+            self._observe_lag(force=True)
         return self.stats
+
+    def _catch_up_days(self) -> None:
+        """Compute the closed days whose figures were deferred while catching up."""
+        if not self.store.materialise_days:
+            return  # a rebuild computes every day once, at its end
+        try:
+            self.store.materialise_missing()
+        except Exception:
+            log.exception("computing the closed days failed; trying again later")
+            self._recover()
 
     def _recover(self) -> None:
         """Reconnect and go back to the stored offsets, waiting for the database (or the
@@ -215,9 +245,10 @@ class ProjectionRunner:
     # --- one batch --------------------------------------------------------------------------
 
     def handle_batch(self, messages: Sequence[Message]) -> None:
-        ok = [m for m in messages if not self._broker_error(m)]
+        ok = [msg for msg in messages if not self._broker_error(msg)]
         if not ok:
             return
+        started = time.monotonic()
         with self.store.conn.transaction():
             stored = self.store.stored_offsets(lock=True)
             fresh = self._in_sequence(ok, stored)
@@ -236,10 +267,10 @@ class ProjectionRunner:
                     new_ids.discard(event.id)  # a second copy within the batch is a duplicate
                     kept.append((event, offset))
             self.stats.duplicates += len(events) - len(kept)
-            closed = self.write(kept)
+            closed, rows = self.write(kept, catching_up=len(messages) >= self.batch_max)
             reached = {}
-            for m in fresh:
-                reached[(str(m.topic()), int(m.partition() or 0))] = int(m.offset() or 0) + 1
+            for msg in fresh:
+                reached[(str(msg.topic()), int(msg.partition() or 0))] = int(msg.offset() or 0) + 1
             self.store.save_offsets(reached)
             if self.before_commit is not None:
                 self.before_commit()
@@ -247,12 +278,32 @@ class ProjectionRunner:
         self.stats.messages += len(fresh)
         self.stats.applied += len(kept)
         self.stats.batches += 1
+        if self.observed:
+            _observe(fresh, len(kept), len(events) - len(kept), len(letters), rows, started)
         if closed and self.publish_alerts:
             alerts.raise_for_days(self.store, self.producer, closed, self.source)
 
-    def write(self, events: list[tuple[CloudEvent, int]]) -> list[date]:
-        """Write a batch's new events; returns the business days closed for the first time."""
-        return self.store.write(project(events))
+    def write(
+        self, events: list[tuple[CloudEvent, int]], *, catching_up: bool
+    ) -> tuple[list[date], int]:
+        """Write a batch's new events; returns the business days closed for the first time
+        and the number of rows written."""
+        changes = project(events)
+        return self.store.write(changes, catching_up=catching_up), len(changes)
+
+    def _observe_lag(self, force: bool = False) -> None:
+        """Lag from the high watermarks of the last fetch responses: no broker round trip."""
+        if not self.observed:
+            return
+        now = time.monotonic()
+        if now - self._lag_observed < 1.0 and not force:
+            return
+        self._lag_observed = now
+        for tp in self.consumer.assignment():
+            _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            position = self.positions.get((tp.topic, tp.partition))
+            if high >= 0 and position is not None:
+                metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
 
     def _broker_error(self, message: Message) -> bool:
         error = message.error()
@@ -300,6 +351,15 @@ class ProjectionRunner:
             kind = _ce_type(m)
             if kind is not None and kind not in self.projected_types:
                 continue  # o2c-matcher's own output of a type no read model uses
+            if self.trust_own_outputs and kind in TRUSTED_TYPES and m.topic() in OWN_OUTPUTS:
+                try:
+                    event = decode_trusted(_bytes(m.value()) or b"")
+                except InvalidEvent as exc:
+                    letters.append(rejection(raw(m), exc, self.source))
+                    continue
+                if event.type in PROJECTED_TYPES:
+                    events.append((event, int(m.offset() or 0)))
+                continue
             message = raw(m)
             try:
                 event = accept(message)
@@ -309,6 +369,25 @@ class ProjectionRunner:
             if event.type in self.projected_types:
                 events.append((event, message.offset))
         return events, letters
+
+
+def _observe(
+    fresh: Sequence[Message],
+    applied: int,
+    duplicates: int,
+    letters: int,
+    rows: int,
+    started: float,
+) -> None:
+    metrics.BATCHES.inc()
+    metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+    metrics.ROWS.inc(rows)
+    metrics.MESSAGES.labels("applied").inc(applied)
+    metrics.MESSAGES.labels("duplicate").inc(duplicates)
+    metrics.MESSAGES.labels("dead_letter").inc(letters)
+    metrics.MESSAGES.labels("skipped").inc(len(fresh) - applied - duplicates - letters)
+    newest = max(msg.timestamp()[1] for msg in fresh)
+    metrics.LAST_APPLIED.set(max(newest, 0) / 1000)
 
 
 def end_positions(bootstrap: str, topics: Sequence[Topic] = TOPICS) -> dict[Position, int]:

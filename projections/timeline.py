@@ -141,11 +141,14 @@ def timeline_rows(event: CloudEvent, offset: int) -> list[Row]:
 class TimelineRunner(ProjectionRunner):
     topics = TOPICS
     projected_types = PROJECTED_TYPES
+    observed = False  # its batches are not the read models' (the projections' metrics)
 
     def __init__(self, bootstrap: str, conninfo: str, schema: str, **options: Any) -> None:
         options.setdefault("projection", PROJECTION)
         options.setdefault("group_id", f"o2c-projection-{schema}-{PROJECTION}")
         options["publish_alerts"] = False  # the read models' runner raises the alerts
+        # …and computes the closed days: taking its deferred days from here would race it.
+        options["materialise_days"] = False
         super().__init__(bootstrap, conninfo, schema, **options)
 
     def _decode(
@@ -156,7 +159,9 @@ class TimelineRunner(ProjectionRunner):
         events, _letters = super()._decode(messages)
         return events, []
 
-    def write(self, events: list[tuple[CloudEvent, int]]) -> list[date]:
+    def write(
+        self, events: list[tuple[CloudEvent, int]], *, catching_up: bool
+    ) -> tuple[list[date], int]:
         cur = self.store.conn.cursor()
         self.store._copy(cur, "timeline", COLUMNS, rows_of(events))
         queue = exception_queue.fold(events)
@@ -166,7 +171,7 @@ class TimelineRunner(ProjectionRunner):
                 cur, "stage_exception_queue", exception_queue.COLUMNS, [r.row() for r in queue]
             )
             cur.execute(exception_queue.UPSERT.encode())
-        return []
+        return [], 0
 
 
 def rows_of(events: Iterable[tuple[CloudEvent, int]]) -> list[Row]:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # and state directory. Workers with the same id share the work.
     app_id: str = "o2c-matcher"
     metrics_port: int = 9108
+    # Address every Prometheus endpoint binds: loopback by default; 0.0.0.0 where a scraper
+    # on another host (a pod's, a container's) must reach it.
+    metrics_host: str = "127.0.0.1"
     state_dir: Path = Path(".o2c-state")
     # at_least_once: outputs acknowledged before offsets are committed, deduplicated by id
     # downstream (the default, and the faster). exactly_once: outputs, state and offsets in
@@ -105,6 +108,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=1, le=65535)
     web_secret: SecretStr | None = None
+    # Prometheus endpoint of `o2c projections run` (0: off); beside the worker's 9108.
+    projection_metrics_port: int = 9109
 
     def policy(self) -> Policy:
         return Policy(

@@ -27,6 +27,10 @@ PROJECTED_TABLES = (
     "credit_events",
     "closed_days",
     "processed_events",
+    "currencies",
+    "dso_by_day",
+    "ageing_by_day",
+    "materialised_days",
 )
 
 

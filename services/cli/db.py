@@ -40,6 +40,9 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--until-idle", type=float, metavar="SECONDS", help="stop after SECONDS with no message"
     )
+    run.add_argument(
+        "--metrics-port", type=int, help="Prometheus port (O2C_PROJECTION_METRICS_PORT)"
+    )
     run.set_defaults(handler=projections_run)
     rebuild = proj_sub.add_parser(
         "rebuild",
@@ -81,12 +84,15 @@ def _runner_logging() -> None:
 
 
 def projections_run(args: argparse.Namespace) -> int:
+    from projections import metrics
     from projections.migrate import MigrationError, migrate
     from projections.runner import ProjectionRunner
     from projections.timeline import TimelineRunner
 
     _runner_logging()
     settings = get_settings()
+    port = settings.projection_metrics_port if args.metrics_port is None else args.metrics_port
+    metrics.serve(port, settings.metrics_host)
 
     def start() -> ProjectionRunner:
         require_kafka(settings.kafka_bootstrap)

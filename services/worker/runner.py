@@ -31,7 +31,9 @@ def run_worker(settings: Settings, metrics_port: int | None = None, processes: i
     count = processes or os.cpu_count() or 1
     if count > 1:
         return _run_processes(settings, count, metrics_port)
-    metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
+    metrics.serve(
+        settings.metrics_port if metrics_port is None else metrics_port, settings.metrics_host
+    )
     return Runtime(settings, worker_specs(settings)).run()
 
 

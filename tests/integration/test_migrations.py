@@ -24,8 +24,11 @@ def test_migrations_apply_in_order_once_and_refuse_an_edited_file(
 
     copy = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, copy)
-    (copy / "0004_extra_view.sql").write_text("CREATE VIEW extra AS SELECT 1 AS one;\n")
-    assert [m.version for m in migrate(services.database_url, read_schema, copy)] == [4]
+    after_last = int(sorted(MIGRATIONS.glob("*.sql"))[-1].name[:4]) + 1
+    (copy / f"{after_last:04d}_extra_view.sql").write_text(
+        "CREATE VIEW extra AS SELECT 1 AS one;\n"
+    )
+    assert [m.version for m in migrate(services.database_url, read_schema, copy)] == [after_last]
     assert query(services, read_schema, "SELECT one FROM extra") == [(1,)]
 
     first = sorted(copy.glob("0001_*.sql"))[0]

@@ -1,0 +1,118 @@
+"""How long each SQL query of the Grafana dashboards, and each `o2c report`, takes on an
+existing read schema (the goal: 50 ms at the 95th percentile, on the scale run's read
+models). Queries are expanded as Grafana expands them (bench/grafana.py), over the
+range of the schema's closed days.
+
+    python -m bench.dashboards --schema o2c_read --runs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bench.grafana import dashboards, interpolate, sql_queries
+from projections.reports import Reports
+from services.settings import get_settings
+
+
+def _p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[-1] if len(samples) >= 2 else samples[0]
+
+
+def _timed(run: Callable[[], object], runs: int) -> dict[str, float]:
+    run()  # warm the cache and the plan, as a dashboard that refreshes does
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": round(statistics.median(samples), 1), "p95_ms": round(_p95(samples), 1)}
+
+
+def _panels(
+    conn: psycopg.Connection[Any],
+    name: str,
+    dashboard: Mapping[str, Any],
+    schema: str,
+    time_from: datetime,
+    time_to: datetime,
+    runs: int,
+) -> dict[str, dict[str, float]]:
+    variables = [
+        {**v, "query": schema} if v["name"] == "read_schema" else v
+        for v in dashboard.get("templating", {}).get("list", [])
+    ]
+
+    def options_of(variable: Mapping[str, Any]) -> list[str]:
+        text = interpolate(str(variable["query"]), variables, time_from, time_to, options_of)
+        return [str(r[0]) for r in conn.execute(text.encode()).fetchall()]
+
+    found = {}
+    for query in sql_queries(name, dashboard):
+        text = interpolate(query.sql, variables, time_from, time_to, options_of).encode()
+
+        def run(text: bytes = text) -> object:
+            return conn.execute(text).fetchall()
+
+        found[query.name] = _timed(run, runs)
+    return found
+
+
+def measure(conninfo: str, schema: str, runs: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"schema": schema, "runs": runs, "panels": {}, "reports": {}}
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SET search_path TO pg_catalog")
+        first, last = conn.execute(
+            sql.SQL("SELECT min(day), max(day) FROM {}.closed_days").format(sql.Identifier(schema))
+        ).fetchone() or (None, None)
+        today = datetime.now(UTC)
+        time_from = datetime.combine(first, datetime.min.time(), UTC) if first else today
+        time_to = (
+            datetime.combine(last, datetime.min.time(), UTC) + timedelta(days=1) if last else today
+        )
+
+        for name, dashboard in dashboards().items():
+            results["panels"].update(
+                _panels(conn, name, dashboard, schema, time_from, time_to, runs)
+            )
+    reports = Reports(conninfo, schema)
+    try:
+        day = last or today.date()
+        for label, run in {
+            "report ageing --as-of (closed day)": lambda: reports.ageing(day),
+            "report ageing --by channel": lambda: reports.ageing(day, "channel"),
+            "report dso": lambda: reports.dso(None),
+            "report dso --as-of (closed day)": lambda: reports.dso(day),
+            "report exposure": reports.exposure,
+            "report exceptions --status open": lambda: reports.exceptions("open"),
+            "report daily": lambda: reports.daily(day),
+        }.items():
+            results["reports"][label] = _timed(run, runs)
+    finally:
+        reports.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--schema", default=get_settings().read_schema)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    results = measure(get_settings().database_url, args.schema, args.runs)
+    for group in ("panels", "reports"):
+        for name, figures in results[group].items():
+            print(f"{figures['p95_ms']:8.1f} ms p95  {figures['p50_ms']:8.1f} ms p50  {name}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
