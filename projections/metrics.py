@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.metrics import serve as serve  # one endpoint server for both processes
+from services.metrics_endpoint import serve as serve  # the projections' endpoint
 
 BATCHES = Counter("o2c_projection_batches_total", "Batches committed to the read models")
 MESSAGES = Counter(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
+from prometheus_client import Counter, Gauge, Histogram
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from services.metrics_endpoint import serve as serve  # the worker's endpoint
 
 EVENTS_IN = Counter("o2c_events_processed_total", "Input events processed", ["processor", "type"])
 OUTPUTS = Counter("o2c_outputs_total", "Output events produced", ["processor", "type"])
@@ -34,22 +34,3 @@ COMMIT_SECONDS = Histogram(
 LAG = Gauge(
     "o2c_consumer_lag", "Records on the broker not yet read, per task input", ["topic", "partition"]
 )
-
-
-def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Expose /metrics on `host`:`port` from a background thread; port 0 means do not serve.
-
-    A port already taken costs the metrics, not the process: the matching goes on, the
-    scraper sees the target down (an alert), and the log says which setting to change."""
-    if not port:
-        return
-    try:
-        start_http_server(port, addr=host)
-    except OSError as exc:
-        logging.getLogger(__name__).warning(
-            "metrics not served: cannot listen on %s:%d (%s); set another port"
-            " (O2C_METRICS_PORT, O2C_PROJECTION_METRICS_PORT) or 0 for none",
-            host,
-            port,
-            exc.strerror or exc,
-        )
