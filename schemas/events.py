@@ -260,6 +260,9 @@ class PaymentAppliedData(EventData):
     confidence: Confidence
     # Optional addition: the person who applied it by hand (method "manual").
     by: Identifier | None = None
+    # Optional addition: the customer whose suspense held the line; set by manual
+    # applications of a suspended line, so that a copy reaches that suspense account.
+    customer_id: Identifier | None = None
 
 
 class PaymentSettledData(EventData):

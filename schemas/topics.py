@@ -193,11 +193,14 @@ BANK_LINES_BY_PAYOUT = Topic(
     retention_ms=_FOREVER,
     rekeyed=True,
 )
-# Bank lines that name nothing, keyed by the customer their payer resolved to.
+# Bank lines that name nothing, keyed by the customer their payer resolved to; and a copy
+# of each manual payment.applied of such a line (it names the customer), so the suspense
+# account lets go of a line a person applied. On the line's own topic, the copy comes
+# after the line it applies, and ranks before the balance.changed it causes (same time).
 BANK_LINES_BY_CUSTOMER = Topic(
     "o2c.internal.bank-lines-by-customer",
     "customer_id",
-    (ev.BankLineBooked,),
+    (ev.BankLineBooked, ev.PaymentApplied),
     Role.INTERNAL,
     retention_ms=_FOREVER,
     rekeyed=True,
@@ -281,6 +284,9 @@ class Copy:
 COPIES: dict[str, tuple[Copy, ...]] = {
     **dict.fromkeys(LEDGER_FACTS.type_names, (Copy(LEDGER_FACTS),)),
     **dict.fromkeys(BALANCES_BY_CUSTOMER.type_names, (Copy(BALANCES_BY_CUSTOMER, "customer_id"),)),
+    # Only a manual application names a customer: the processors' own carry none, so the
+    # suspense processor never reads its own applications back.
+    type_name(ev.PaymentApplied): (Copy(LEDGER_FACTS), Copy(BANK_LINES_BY_CUSTOMER, "customer_id")),
 }
 
 

@@ -91,8 +91,9 @@ def suggestion_applied(
 ) -> list[CloudEvent]:
     """Apply one suggestion of an AMBIGUOUS_BANK_LINE: a `payment.applied` (method
     `manual`) per order of the suggestion, each taking its open amount and the last the
-    rest of the line, as the suspense processor splits a combination; then the mismatch's
-    manual resolution, which names the suggestion."""
+    rest of the line, as the suspense processor splits a combination, naming the customer
+    whose suspense account holds the line (so that it is copied there and the line is not
+    applied again); then the mismatch's manual resolution, which names the suggestion."""
     if found["status"] == "resolved":
         raise ActionRefused(f"{found['mismatch_id']} is already resolved")
     if found["reason"] != ev.ReasonCode.AMBIGUOUS_BANK_LINE.value:
@@ -120,6 +121,8 @@ def suggestion_applied(
                 method="manual",
                 confidence=Decimal(1),
                 by=by,
+                # Copied to that customer's suspense account, which then lets go of the line.
+                customer_id=found.get("customer_id"),
             ),
         )
         for order_id, amount in zip(suggestion.order_ids, amounts, strict=True)

@@ -9,6 +9,10 @@ tried against the open items (candidates.propose): a unique answer is applied
 are `AMBIGUOUS_BANK_LINE` with ranked suggestions; none is `UNMATCHED_BANK_LINE`. So a line
 that becomes matchable when new open items arrive is applied then.
 
+A person may apply a suspended line by hand (the workbench's "apply suggestion"): that
+manual `payment.applied` names the customer and reaches this account as a copy. The line
+then leaves suspense as if this processor had applied it, so it is never applied again.
+
 Money this processor has applied but the ledger has not yet reported is held as pending
 against its order, so that two lines cannot both take the same open item; it is released
 by the `balance.changed` the application caused (its causationid).
@@ -55,7 +59,7 @@ class SuspendedLine:
 @dataclass(frozen=True, slots=True)
 class Pending:
     order_id: str
-    application_id: str  # the id of the payment.applied this processor sent
+    application_id: str  # the id of the payment.applied (this processor's, or a person's)
     amount: Decimal
 
 
@@ -86,10 +90,16 @@ def apply(
 ) -> tuple[Suspense, list[CloudEvent]]:
     if event.id in state.applied_event_ids:
         return state, []
-    updated = _record(state, event, payer_confidence)
+    if isinstance(event, ev.PaymentApplied):
+        updated = applied_by_hand(state, event)
+        if updated is state:
+            return state, []
+    else:
+        updated = _record(state, event, payer_confidence)
     if isinstance(event, ev.BankLineBooked):
         # A balance.changed states an order's whole balance, so applying it again changes
-        # nothing; only lines are remembered, or a busy customer's state would grow forever.
+        # nothing; only lines (and manual applications) are remembered, or a busy
+        # customer's state would grow forever.
         updated = evolve(updated, applied_event_ids=state.applied_event_ids | {event.id})
     if not updated.lines and not updated.open_mismatches:
         return updated, []  # nothing in suspense: an open item changed, no line waits for it
@@ -124,6 +134,28 @@ def _record(state: Suspense, event: CloudEvent, payer_confidence: Decimal) -> Su
                 items = state.items.set(d.order_id, item)
             return evolve(state, items=items, pending=pending)
     return state
+
+
+def applied_by_hand(state: Suspense, event: ev.PaymentApplied) -> Suspense:
+    """A person applied (part of) a line: the line leaves suspense and its open finding is
+    forgotten without a resolution of ours (the person's manual `mismatch.resolved` is the
+    resolution). The money is held against the order until the ledger reports it, as for
+    our own applications. One event per order of a combination: each adds its hold. An
+    application that arrives before its line marks the line applied, so the line, when it
+    comes, is not suspended. Applications of other methods are this processor's own or
+    name an order outright: nothing here to change."""
+    d = event.data
+    if d.method != "manual" or not d.line_id:
+        return state
+    line_id = d.line_id
+    return evolve(
+        state,
+        lines=tuple(line for line in state.lines if line.line_id != line_id),
+        pending=(*state.pending, Pending(d.order_id, event.id, d.amount)),
+        applied_lines=state.applied_lines | {line_id},
+        applied_event_ids=state.applied_event_ids | {event.id},
+        open_mismatches=tuple(m for m in state.open_mismatches if m.line_id != line_id),
+    )
 
 
 def available(state: Suspense) -> list[OpenItem]:

@@ -9,6 +9,8 @@
                        └──► o2c.internal.bank-lines-by-invoice ─► invoice-reference processor
     o2c.invoices (invoice.issued) ──► o2c.internal.invoices-by-number ─► invoice-reference
     o2c.matches (balance.changed) ──► o2c.internal.balances-by-customer ► suspense processor
+    o2c.matches (manual payment.applied naming a customer) ──► o2c.internal.bank-lines-by-
+        customer ─► suspense processor (the line a person applied leaves suspense)
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.topics import CLOCK
+from services import manual_actions
 from services.kafka_io import EventProducer
 from tests.conftest import Services
 from tests.factories import T0, event, order_placed, payment_captured, unique
@@ -247,3 +248,89 @@ def test_payout_item_fee_unlike_the_captures_fee_is_a_fee_mismatch(
     assert raised is not None
     expected = (Decimal("3.00"), Decimal("4.50"), pay)
     assert (raised.data.expected, raised.data.actual, raised.data.payment_id) == expected
+
+
+def test_a_line_applied_by_hand_is_not_applied_again_by_the_suspense_processor(
+    services: Services, watcher: OutputWatcher
+) -> None:
+    """The workbench's "apply suggestion" through the real broker and worker: once the
+    ledger reports the first order paid, the second alone would match the line; the
+    suspense processor, which has the manual application's copy, leaves it be."""
+    customer_id, account = unique("CUST"), unique("CN62-0001")
+    out = EventProducer(services.kafka_bootstrap)
+    out.send(
+        event(
+            "customer.upserted",
+            {"customer_id": customer_id, "name": f"Plum Blossom {customer_id} Ltd.",
+             "bank_accounts": [account]},
+        )
+    )  # fmt: skip
+
+    def open_item(order_id: str, amount: str, at: datetime = T0) -> None:
+        out.send(order_placed(order_id, amount, customer_id=customer_id, at=at))
+        out.send(
+            event(
+                "invoice.issued",
+                {"invoice_id": unique("INV"), "order_id": order_id, "customer_id": customer_id,
+                 "amount": amount, "currency": "CNY", "issued_at": T0.isoformat(),
+                 "due_date": (DAY0 + timedelta(days=30)).isoformat()},
+                at=at,
+            )
+        )  # fmt: skip
+
+    first, second = unique("ORD"), unique("ORD")
+    open_item(first, "80.00")
+    open_item(second, "80.00")
+    out.flush()
+    line = bank_line("80.00", counterparty_account=account, remittance_info="thanks")
+    out.send(line)
+    out.flush()
+    line_id = line.data.line_id  # type: ignore[attr-defined]
+    seen = watcher.collect(
+        lambda seen: mismatch(seen, "AMBIGUOUS_BANK_LINE", line_id=line_id) is not None,
+        timeout=120,
+    )
+    ambiguous = mismatch(seen, "AMBIGUOUS_BANK_LINE", line_id=line_id)
+    assert ambiguous is not None
+    (chosen,) = [s for s in ambiguous.data.suggestions if s.order_ids == (first,)]
+    found = {
+        "mismatch_id": ambiguous.data.mismatch_id, "reason": "AMBIGUOUS_BANK_LINE",
+        "status": "open", "currency": "CNY", "actual": ambiguous.data.actual,
+        "order_id": None, "payment_id": None, "payout_id": None, "line_id": line_id,
+        "customer_id": ambiguous.data.customer_id,
+    }  # fmt: skip
+    now = datetime.now(UTC)
+    applied_by_hand = manual_actions.suggestion_applied(
+        found, chosen, {first: Decimal("80.00")}, by="alice", source="tests", now=now
+    )
+    manual_actions.publish(out, applied_by_hand)
+    watcher.collect(all_settled([first]), timeout=120)
+
+    # Afterwards (event time), another line of this customer that one new item alone fits:
+    # once it is applied, the suspense processor has seen the first order paid.
+    later = now + timedelta(seconds=1)
+    marker_order = unique("ORD")
+    open_item(marker_order, "55.00", at=later)
+    out.flush()
+    marker = event(
+        "bank_line.booked",
+        {"line_id": unique("L"), "account_id": "ACC-MAIN", "booking_date": DAY0.isoformat(),
+         "amount": "55.00", "currency": "CNY", "counterparty_account": account,
+         "remittance_info": "thanks again"},
+        at=later,
+    )  # fmt: skip
+    out.send(marker)
+    out.flush()
+    seen = watcher.collect(all_settled([marker_order]), timeout=120)
+
+    of_the_line = [
+        e for _, e in seen if isinstance(e, ev.PaymentApplied) and e.data.line_id == line_id
+    ]
+    assert [(e.data.order_id, e.data.method) for e in of_the_line] == [(first, "manual")]
+    assert statuses(seen).get(second) != "settled"
+    assert not any(  # the clerk's resolution is the only one
+        isinstance(e, ev.MismatchResolved)
+        and e.data.mismatch_id == ambiguous.data.mismatch_id
+        and e.data.resolution == "auto"
+        for _, e in seen
+    )

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from schemas import events as ev
 from schemas.base import CloudEvent
-from services.domain.suspense import Suspense, SuspenseRules, apply, new_suspense
+from services.domain.suspense import (
+    Suspense,
+    SuspenseRules,
+    apply,
+    dump_state,
+    load_state,
+    new_suspense,
+)
 from tests.factories import T0, event, unique
 
 RULES = SuspenseRules()
@@ -216,3 +223,118 @@ def test_a_balance_costs_the_same_whatever_the_customer_holds_and_shares_nothing
     assert later.items["O-7"].open_amount == Decimal("4.00")
     assert "O-8" not in later.items
     assert len(later.items) == 299
+
+
+# --- lines a person applied (the workbench's "apply suggestion") ---------------------------
+
+
+def by_hand(line_id: str, order_id: str, amount: str, **envelope: Any) -> CloudEvent:
+    """A manual payment.applied as services/manual_actions.py publishes it."""
+    return event(
+        "payment.applied",
+        {"line_id": line_id, "order_id": order_id, "amount": amount, "currency": "CNY",
+         "method": "manual", "confidence": "1", "by": "alice", "customer_id": "C-1"},
+        **envelope,
+    )  # fmt: skip
+
+
+def ambiguous_line(line_id: str = "L-1") -> tuple[Suspense, ev.MismatchDetected]:
+    items = [balance("ORD-1", "80.00"), balance("ORD-2", "80.00")]
+    state, out = fold([*items, line("80.00", line_id)])
+    (mismatch,) = detected(out)
+    assert mismatch.data.reason is ev.ReasonCode.AMBIGUOUS_BANK_LINE
+    return state, mismatch
+
+
+def test_a_line_applied_by_hand_leaves_suspense_without_a_resolution_of_ours() -> None:
+    state, _ = ambiguous_line()
+    state, out = fold([by_hand("L-1", "ORD-1", "80.00", id="m-1")], state)
+    assert out == []  # the person's mismatch.resolved is the resolution
+    assert state.lines == ()
+    assert state.open_mismatches == ()
+    assert "L-1" in state.applied_lines
+
+
+def test_a_line_applied_by_hand_is_not_applied_again_when_it_would_match_uniquely() -> None:
+    state, _ = ambiguous_line()
+    manual = by_hand("L-1", "ORD-1", "80.00")
+    state, _ = fold([manual], state)
+    # The ledger reports ORD-1 paid: ORD-2 alone would now match the line, were it held.
+    state, out = fold([balance("ORD-1", "0", status="paid", causationid=manual.id)], state)
+    assert applied(out) == {}
+    assert [o for o in out if isinstance(o, ev.MismatchResolved | ev.MismatchDetected)] == []
+    # Nor later, when another open item of the line's amount arrives.
+    _, out = fold([balance("ORD-3", "80.00")], state)
+    assert (applied(out), out) == ({}, [])
+
+
+def test_money_applied_by_hand_is_held_against_its_order_until_the_ledger_reports_it() -> None:
+    state, _ = ambiguous_line()
+    manual = by_hand("L-1", "ORD-1", "80.00")
+    state, _ = fold([manual], state)
+    # A second line of 80.00 before the ledger reported: ORD-1 is taken, so ORD-2 it is.
+    state, out = fold([line("80.00", "L-2")], state)
+    assert applied(out) == {"ORD-2": Decimal("80.00")}
+    state, out = fold([balance("ORD-1", "0", status="paid", causationid=manual.id)], state)
+    assert [p.order_id for p in state.pending] == ["ORD-2"]
+    assert out == []
+
+
+def test_a_redelivered_manual_application_changes_nothing() -> None:
+    state, _ = ambiguous_line()
+    manual = by_hand("L-1", "ORD-1", "80.00")
+    state, _ = fold([manual], state)
+    again, out = fold([manual], state)
+    assert (again, out) == (state, [])
+    assert len(again.pending) == 1
+
+
+def test_a_line_applied_by_hand_to_a_combination_holds_each_order_its_part() -> None:
+    # 100 + 200 and 150 + 150 both pay the line to the cent: two answers.
+    amounts = {"ORD-1": "100.00", "ORD-2": "200.00", "ORD-3": "150.00", "ORD-4": "150.00"}
+    items = [balance(order_id, amount) for order_id, amount in amounts.items()]
+    state, out = fold([*items, line("300.00", "L-1")])
+    (mismatch,) = detected(out)
+    assert mismatch.data.reason is ev.ReasonCode.AMBIGUOUS_BANK_LINE
+    first, second = by_hand("L-1", "ORD-1", "100.00"), by_hand("L-1", "ORD-2", "200.00")
+    state, out = fold([first, second], state)
+    assert out == []
+    assert {(p.order_id, p.amount) for p in state.pending} == {
+        ("ORD-1", Decimal("100.00")),
+        ("ORD-2", Decimal("200.00")),
+    }
+    state, out = fold(
+        [
+            balance("ORD-1", "0", status="paid", causationid=first.id),
+            balance("ORD-2", "0", status="paid", causationid=second.id),
+        ],
+        state,
+    )
+    # ORD-3 and ORD-4 alone would now pay the line: it is not taken again.
+    assert (state.pending, out) == ((), [])
+
+
+def test_a_manual_application_before_its_line_keeps_the_line_out_of_suspense() -> None:
+    state, out = fold([balance("ORD-1", "80.00"), by_hand("L-1", "ORD-1", "80.00")])
+    assert out == []
+    state, out = fold([balance("ORD-2", "80.00"), line("80.00", "L-1")], state)
+    assert (applied(out), detected(out)) == ({}, [])
+    assert state.lines == ()
+
+
+def test_applications_other_than_manual_ones_change_nothing() -> None:
+    state, _ = ambiguous_line()
+    automatic = event(
+        "payment.applied",
+        {"line_id": "L-1", "order_id": "ORD-1", "amount": "80.00", "currency": "CNY",
+         "method": "exact_amount", "confidence": "1"},
+    )  # fmt: skip
+    after, out = fold([automatic], state)
+    assert after is state
+    assert out == []
+
+
+def test_a_state_holding_a_manual_application_survives_storage() -> None:
+    state, _ = ambiguous_line()
+    state, _ = fold([by_hand("L-1", "ORD-1", "80.00")], state)
+    assert load_state(dump_state(state)) == state

@@ -168,6 +168,8 @@ def test_applying_a_combination_gives_each_order_its_open_amount_and_the_last_th
     assert {e.data.method for e in (first, second)} == {"manual"}
     assert {e.data.by for e in (first, second)} == {"alice"}
     assert first.partition_key() == "ORD-1"  # on the order's partition, for the ledger
+    # The customer whose suspense holds the line, so it is copied there (schemas/topics.py).
+    assert {e.data.customer_id for e in (first, second)} == {"C-1"}
     assert isinstance(resolved, ev.MismatchResolved)
     assert (resolved.data.resolution, resolved.data.by) == ("manual", "alice")
     assert resolved.partition_key() == "BL-1"  # where its detection is
