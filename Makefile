@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 STACK := deploy/local/stack
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo test test-unit test-integration test-e2e bench lint format
+.PHONY: help install up down status demo test test-unit test-integration test-e2e test-faults bench lint format
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -32,8 +32,8 @@ status: ## show whether Kafka and PostgreSQL are running
 demo: install up ## install, start everything, process the sample, print the summary
 	$(BIN)/o2c demo
 
-test: install up ## install, start everything, run every test
-	$(BIN)/pytest
+test: install up ## install, start everything, run every test (the fault suite apart)
+	$(BIN)/pytest -m 'not faults'
 
 test-unit: install ## only the pure unit tests (no services)
 	$(BIN)/pytest tests/unit
@@ -43,6 +43,9 @@ test-integration: install up ## only the tests against the real broker and datab
 
 test-e2e: install up ## only the whole-pipeline tests through the o2c command
 	$(BIN)/pytest tests/e2e
+
+test-faults: install up ## kill workers, projections, the broker, PostgreSQL; figures in bench/results/
+	$(BIN)/pytest -m faults tests/faults
 
 bench: install up ## run the benchmarks; results in bench/results/
 	$(BIN)/python -m bench
