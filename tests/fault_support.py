@@ -14,10 +14,13 @@ projection does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -206,3 +209,109 @@ def start_local_stack() -> None:
         env=env,
         timeout=300,
     )
+
+
+def restart_local_kafka(**settings: str) -> None:
+    """The local stack's broker stopped (SIGTERM) and started again with `settings` (extra
+    O2C_* variables of deploy/local/stack, e.g. its proxied listener) or without any."""
+    from tests.runtime_support import stop_local_kafka
+
+    stop_local_kafka()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("O2C_KAFKA_PROXIED_")}
+    env.update(settings, O2C_STACK_DIR=str(stack_dir()))
+    subprocess.run(
+        [str(REPO / "deploy/local/stack"), "up"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        timeout=300,
+    )
+
+
+# ---------------------------------------------------------------- a slow, flaky network
+
+
+class FlakyProxy:
+    """A TCP proxy on 127.0.0.1:`port` to 127.0.0.1:`target`: every chunk waits `delay`
+    seconds before it is passed on, in both directions, and while `dropping` is set every
+    connection is cut each `drop_every` seconds (both ends closed, as a network that
+    fails does). Threads; `close` stops everything it started."""
+
+    def __init__(self, port: int, target: int, delay: float, drop_every: float) -> None:
+        self.port, self.target, self.delay, self.drop_every = port, target, delay, drop_every
+        self.dropping = threading.Event()
+        self.closed = threading.Event()
+        self.drops = 0
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", port), reuse_port=False)
+        self._listener.settimeout(0.2)
+        self._threads = [
+            threading.Thread(target=self._accept, daemon=True),
+            threading.Thread(target=self._cut, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open += [client, upstream]
+                self.connections += 1
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        source.settimeout(None)
+        try:
+            while True:
+                chunk = source.recv(65536)
+                if not chunk:
+                    break
+                time.sleep(self.delay)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                _shut(s)
+
+    def _cut(self) -> None:
+        while not self.closed.wait(self.drop_every):
+            if not self.dropping.is_set():
+                continue
+            with self._lock:
+                cut, self._open = self._open, []
+            if cut:
+                self.drops += 1
+            for s in cut:
+                _shut(s)
+
+    def close(self) -> None:
+        self.closed.set()
+        self._listener.close()
+        with self._lock:
+            cut, self._open = self._open, []
+        for s in cut:
+            _shut(s)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+def _shut(s: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        s.shutdown(socket.SHUT_RDWR)
+    s.close()

@@ -20,9 +20,11 @@ from schemas.base import CloudEvent
 from tests.conftest import Services
 from tests.fault_support import (
     Figures,
+    FlakyProxy,
     kill_local_kafka,
     may_break_the_stack,
     record,
+    restart_local_kafka,
     start_local_stack,
 )
 from tests.runtime_support import (
@@ -42,10 +44,16 @@ from tests.runtime_support import (
     reference_run,
     workers,
 )
+from tests.runtime_support import (
+    _free_port as free_port,
+)
 
 pytestmark = pytest.mark.faults
 
 ORDERS = 1500
+DELAY = 0.02  # seconds a chunk waits in the proxy, each way
+DROP_EVERY = 4.0  # seconds between connection cuts
+DROPPING_SECONDS = 20.0
 SEED = 2121
 START = date(2037, 3, 2)
 
@@ -94,6 +102,8 @@ def run_with_fault(
     scenario: str,
     fault_name: str,
     fault: Fault,
+    worker_env: dict[str, str] | None = None,
+    notes: Callable[[], dict[str, object]] = dict,
 ) -> Figures:
     """One worker on the stream's first half; `fault(app_id, source, running)` hits once
     the first outputs are out and returns the workers running when it is over and the
@@ -104,7 +114,8 @@ def run_with_fault(
     reader = OutputReader(services, output_ends(services), source, event_ids(events))
     half = len(events) // 2
     try:
-        running = [pool.start(app_id, name=source, env={"O2C_SOURCE": source})]
+        env = {"O2C_SOURCE": source, **(worker_env or {})}
+        running = [pool.start(app_id, name=source, env=env)]
         publish(services, events[:half])
         reader.wait_for(lambda r: len(r.unique) > 0, 120, "the first outputs", running)
         before = len(reader.unique)
@@ -123,6 +134,7 @@ def run_with_fault(
     extra = len(outputs.keys() - reference.keys())
     changed = sum(1 for i in reference.keys() & outputs.keys() if reference[i] != outputs[i])
     figures = Figures(
+        notes=notes(),
         scenario=scenario,
         fault=fault_name,
         events_in=len(events),
@@ -203,4 +215,62 @@ def test_the_broker_killed_mid_stream_and_started_again_loses_and_duplicates_not
         "SIGKILL of the Kafka broker, down 5 s, started again by deploy/local/stack up",
         kill_the_broker,
     )
+    assert figures.clean
+
+
+@pytest.fixture
+def proxied_broker(services: Services) -> Iterator[tuple[int, int]]:
+    """The broker started again with a second listener whose advertised port is free for a
+    proxy: (the listener's port, the advertised one). Restored afterwards."""
+    reason = may_break_the_stack(services.origin)
+    if reason is not None:
+        pytest.skip(reason)
+    listener, advertised = free_port(), free_port()
+    restart_local_kafka(
+        O2C_KAFKA_PROXIED_PORT=str(listener), O2C_KAFKA_PROXIED_ADVERTISED_PORT=str(advertised)
+    )
+    try:
+        yield listener, advertised
+    finally:
+        restart_local_kafka()
+
+
+@pytest.mark.timeout(900)
+def test_a_slow_network_that_drops_connections_loses_and_duplicates_nothing(
+    services: Services,
+    pool: Workers,
+    events: list[CloudEvent],
+    no_fault: dict[str, Document],
+    proxied_broker: tuple[int, int],
+) -> None:
+    listener, advertised = proxied_broker
+    proxy = FlakyProxy(advertised, listener, delay=DELAY, drop_every=DROP_EVERY)
+
+    def drop_connections(
+        _app_id: str, _source: str, running: list[Worker]
+    ) -> tuple[list[Worker], float]:
+        proxy.dropping.set()
+        deadline = time.monotonic() + DROPPING_SECONDS
+        while time.monotonic() < deadline:
+            pool.assert_running(*running)  # reconnecting, not crashing
+            time.sleep(0.5)
+        proxy.dropping.clear()
+        return running, time.monotonic()
+
+    try:
+        figures = run_with_fault(
+            services,
+            pool,
+            events,
+            no_fault,
+            "slow-flaky-network",
+            f"worker <-> broker through a TCP proxy: +{DELAY * 1000:.0f} ms a chunk each way, "
+            f"every connection cut each {DROP_EVERY:.0f} s for {DROPPING_SECONDS:.0f} s",
+            drop_connections,
+            worker_env={"O2C_KAFKA_BOOTSTRAP": f"127.0.0.1:{advertised}"},
+            notes=lambda: {"drops": proxy.drops, "connections": proxy.connections},
+        )
+    finally:
+        proxy.close()
+    assert proxy.drops >= 2, f"the proxy cut connections only {proxy.drops} times"
     assert figures.clean
