@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tests.runtime_support import REPO, stack_dir
 
@@ -55,6 +56,7 @@ class Figures:
 
 
 _recorded: list[Figures] = []
+_soak: dict[str, object] = {}
 
 
 def record(figures: Figures) -> None:
@@ -66,14 +68,27 @@ def recorded() -> list[Figures]:
     return list(_recorded)
 
 
-def write_summary(figures: list[Figures], when: datetime | None = None) -> Path:
+def record_soak(figures: dict[str, object]) -> None:
+    _soak.clear()
+    _soak.update(figures)
+
+
+def recorded_soak() -> dict[str, object]:
+    return dict(_soak)
+
+
+def write_summary(
+    figures: list[Figures], soak: dict[str, object] | None = None, when: datetime | None = None
+) -> Path:
     """bench/results/faults-<date>.json: this run's scenarios, replacing those of the same
     name an earlier run of the day wrote."""
     when = when or datetime.now(UTC)
     path = RESULTS / f"faults-{when.date().isoformat()}.json"
     previous: list[dict[str, object]] = []
+    earlier: dict[str, Any] = {}
     if path.exists():
-        previous = list(json.loads(path.read_text()).get("scenarios", []))
+        earlier = json.loads(path.read_text())
+        previous = list(earlier.get("scenarios", []))
     names = {f.scenario for f in figures}
     scenarios = [s for s in previous if s.get("scenario") not in names]
     scenarios += [{**asdict(f), "clean": f.clean} for f in figures]
@@ -82,6 +97,7 @@ def write_summary(figures: list[Figures], when: datetime | None = None) -> Path:
         "commit": _commit(),
         "all_clean": all(bool(s.get("clean")) for s in scenarios),
         "scenarios": scenarios,
+        "soak": soak or earlier.get("soak"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
@@ -200,15 +216,23 @@ def _parent(pid: int) -> int:
 
 def start_local_stack() -> None:
     """`deploy/local/stack up`: starts what is stopped and waits until it answers."""
-    env = dict(os.environ, O2C_STACK_DIR=str(stack_dir()))
-    subprocess.run(
+    _stack_up({})
+
+
+def _stack_up(settings: dict[str, str]) -> None:
+    # A broker killed with SIGKILL recovers every log segment it had not flushed: on a
+    # busy machine that can take longer than the stack's default 120 s.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("O2C_KAFKA_PROXIED_")}
+    env.update(settings, O2C_STACK_DIR=str(stack_dir()), O2C_STACK_TIMEOUT="300")
+    done = subprocess.run(
         [str(REPO / "deploy/local/stack"), "up"],
-        check=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         env=env,
-        timeout=300,
+        timeout=360,
     )
+    assert done.returncode == 0, f"deploy/local/stack up failed:\n{done.stderr[-4000:]}"
 
 
 def restart_local_kafka(**settings: str) -> None:
@@ -217,16 +241,7 @@ def restart_local_kafka(**settings: str) -> None:
     from tests.runtime_support import stop_local_kafka
 
     stop_local_kafka()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("O2C_KAFKA_PROXIED_")}
-    env.update(settings, O2C_STACK_DIR=str(stack_dir()))
-    subprocess.run(
-        [str(REPO / "deploy/local/stack"), "up"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        timeout=300,
-    )
+    _stack_up(settings)
 
 
 # ---------------------------------------------------------------- a slow, flaky network

@@ -3,7 +3,9 @@ mid-stream and started again, and PostgreSQL killed with SIGKILL (its postmaster
 the projection writes, then started again. In each the read models hold exactly the rows
 a projection without a fault writes from the same offsets: none missing, none extra.
 
-The input is balance changes on o2c.matches, published in two halves; the projection runs
+The input is balance changes on o2c.matches, published in two halves, the first in two
+quarters: the fault hits once the first batch of the first quarter is in and the second
+quarter has just been published, so the projection has work in hand. It runs
 as `o2c projections run` (its own process group) in a schema of its own that starts where
 the topics end, with small batches so that the fault lands between batches and inside one.
 """
@@ -46,6 +48,7 @@ pytestmark = pytest.mark.faults
 
 ORDERS = 1500
 CHANGES = 4  # balance changes per order
+PROBE = 60  # events published once the fault is over
 
 
 @dataclass
@@ -178,22 +181,29 @@ def run_with_fault(
     start_at_end(services, faulted)
     start_at_end(services, reference)
     events = balance_changes(new_tag())
-    half = len(events) // 2
-    projection = start_projection(faulted)
-    publish(services, events[:half])
-    first_half = end_positions(services.kafka_bootstrap)
+    quarter, half = len(events) // 4, len(events) // 2
     origin = stored(services, faulted)
+    projection = start_projection(faulted)
+    publish(services, events[:quarter])
     deadline = time.monotonic() + 120
     while stored(services, faulted) == origin:  # the first batch is in
         assert time.monotonic() < deadline, "the projection wrote nothing in 120 s"
         assert projection.alive(), projection.log_text()[-4000:]
         time.sleep(0.05)
+    # The fault hits as soon as the second quarter is acknowledged: mid-stream.
+    publish(services, events[quarter:half])
     before = sum(c for (t, _r), c in rows(services, faulted).items() if t == "balance_history")
     hit = time.monotonic()
     projection, over = fault(projection)
-    wait_reached(services, faulted, first_half, 300, "the first half", projection)
+    # A probe published once the fault is over: recovered when it is in too, so a
+    # projection that had the first half in before the fault still shows how long it
+    # takes to write again.
+    publish(services, events[half : half + PROBE])
+    wait_reached(
+        services, faulted, end_positions(services.kafka_bootstrap), 300, "the probe", projection
+    )
     recovered = time.monotonic()
-    publish(services, events[half:])
+    publish(services, events[half + PROBE :])
     everything = end_positions(services.kafka_bootstrap)
     wait_reached(services, faulted, everything, 300, "the whole stream", projection)
     assert projection.alive(), projection.log_text()[-4000:]

@@ -105,19 +105,23 @@ def run_with_fault(
     worker_env: dict[str, str] | None = None,
     notes: Callable[[], dict[str, object]] = dict,
 ) -> Figures:
-    """One worker on the stream's first half; `fault(app_id, source, running)` hits once
-    the first outputs are out and returns the workers running when it is over and the
+    """One worker on the stream's first half, published in two quarters;
+    `fault(app_id, source, running)` hits once the first quarter's first outputs are out
+    and the second quarter is published, and returns the workers running when it is over and the
     moment it was (the kill, or the server answering again); then the second half.
     Records and returns the figures."""
     source = f"flt-{scenario}"
     app_id = fresh_app(services, source, input_ends(services))
     reader = OutputReader(services, output_ends(services), source, event_ids(events))
-    half = len(events) // 2
+    quarter, half = len(events) // 4, len(events) // 2
     try:
         env = {"O2C_SOURCE": source, **(worker_env or {})}
         running = [pool.start(app_id, name=source, env=env)]
-        publish(services, events[:half])
+        publish(services, events[:quarter])
         reader.wait_for(lambda r: len(r.unique) > 0, 120, "the first outputs", running)
+        # The fault hits as soon as the second quarter is acknowledged: mid-stream.
+        publish(services, events[quarter:half])
+        reader.poll(0.1)
         before = len(reader.unique)
         hit = time.monotonic()
         running, over = fault(app_id, source, running)
