@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 STACK := deploy/local/stack
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo web test test-unit test-integration test-e2e bench lint format
+.PHONY: help install up down status demo web test test-unit test-integration test-e2e test-faults soak bench lint format
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -42,8 +42,8 @@ web: install up ## the workbench on demo data: worker, projections, app; prints 
 	echo "worker and projections running (logs in $$logs/); publishing the demo data…"; \
 	$(BIN)/python -m services.web.demo && $(BIN)/o2c web --demo
 
-test: install up ## install, start everything, run every test
-	$(BIN)/pytest
+test: install up ## install, start everything, run every test (the fault suite apart)
+	$(BIN)/pytest -m 'not faults'
 
 test-unit: install ## only the pure unit tests (no services)
 	$(BIN)/pytest tests/unit
@@ -53,6 +53,14 @@ test-integration: install up ## only the tests against the real broker and datab
 
 test-e2e: install up ## only the whole-pipeline tests through the o2c command
 	$(BIN)/pytest tests/e2e
+
+SOAK_SECONDS ?= 60
+test-faults: install up ## kill workers, projections, the broker, PostgreSQL; a soak of SOAK_SECONDS (60); figures in bench/results/
+	O2C_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -m faults tests/faults
+
+soak: SOAK_SECONDS = 600
+soak: install up ## the soak alone: 2,000 events/s, 1% invalid, for SOAK_SECONDS (600)
+	O2C_SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/pytest -m faults tests/faults/test_soak.py
 
 bench: install up ## run the benchmarks; results in bench/results/
 	$(BIN)/python -m bench

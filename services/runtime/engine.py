@@ -698,7 +698,7 @@ class Runtime:
         """Where the group left each partition: the position of a partition nothing has
         arrived from yet, for the event-time merge's question whether it is caught up."""
         self.committed = {}
-        for tp in consumer.committed(partitions, timeout=30):
+        for tp in _committed(consumer, partitions):
             if tp.offset >= 0:
                 self.committed[(tp.topic, tp.partition)] = tp.offset
 
@@ -887,3 +887,33 @@ def _missed_tombstones(checkpointed_at: float | None, now: float | None = None) 
         return True
     age = (time.time() if now is None else now) - checkpointed_at
     return age > CHANGELOG_TOMBSTONE_RETENTION_MS / 1000 - 3600
+
+
+_COORDINATOR_MOVING = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
+
+
+def _committed(
+    consumer: Consumer, partitions: list[TopicPartition], attempts: int = 60
+) -> list[TopicPartition]:
+    """The group's committed offsets, asked again while its coordinator moves or loads: a
+    broker just started again answers NOT_COORDINATOR for a while, which must not end the
+    worker (the fault suite's broker kill did)."""
+    for attempt in range(attempts):
+        try:
+            found: list[TopicPartition] = consumer.committed(partitions, timeout=30)
+            return found
+        except KafkaException as exc:
+            error = exc.args[0]
+            if attempt == attempts - 1 or not (
+                error.retriable() or error.code() in _COORDINATOR_MOVING
+            ):
+                raise
+            log.warning("committed offsets not available yet (%s); asking again", error)
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
