@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas import events as ev
 from schemas.base import CloudEvent
@@ -29,8 +29,23 @@ class ActionRefused(ValueError):
     """The action does not fit the exception as it stands (already resolved, say)."""
 
 
+E = TypeVar("E", bound=CloudEvent)
+
+
 def _keys(found: Exception_) -> dict[str, Any]:
     return {k: found.get(k) for k in KEY_FIELDS}
+
+
+def _event(cls: type[E], data: Any, *, source: str, now: datetime) -> E:
+    """A person's action as an event of its own: a fresh id, and the time it was done."""
+    return cls(
+        specversion="1.0",
+        id=str(uuid.uuid4()),
+        source=source,
+        type=type_name(cls),
+        time=now,
+        data=data,
+    )
 
 
 def assignment(
@@ -38,13 +53,9 @@ def assignment(
 ) -> ev.MismatchAssigned:
     if found["status"] == "resolved":
         raise ActionRefused(f"{found['mismatch_id']} is resolved; it cannot be assigned")
-    return ev.MismatchAssigned(
-        specversion="1.0",
-        id=str(uuid.uuid4()),
-        source=source,
-        type=type_name(ev.MismatchAssigned),
-        time=now,
-        data=ev.MismatchAssignedData(
+    return _event(
+        ev.MismatchAssigned,
+        ev.MismatchAssignedData(
             mismatch_id=found["mismatch_id"],
             assignee=assignee,
             note=note,
@@ -52,6 +63,8 @@ def assignment(
             by=by,
             **_keys(found),
         ),
+        source=source,
+        now=now,
     )
 
 
@@ -62,13 +75,9 @@ def resolution(
         raise ActionRefused(f"{found['mismatch_id']} is already resolved")
     if not note.strip():
         raise ActionRefused("a manual resolution needs a note")
-    return ev.MismatchResolved(
-        specversion="1.0",
-        id=str(uuid.uuid4()),
-        source=source,
-        type=type_name(ev.MismatchResolved),
-        time=now,
-        data=ev.MismatchResolvedData(
+    return _event(
+        ev.MismatchResolved,
+        ev.MismatchResolvedData(
             mismatch_id=found["mismatch_id"],
             resolution="manual",
             note=note,
@@ -77,6 +86,8 @@ def resolution(
             by=by,
             **_keys(found),
         ),
+        source=source,
+        now=now,
     )
 
 
@@ -107,13 +118,9 @@ def suggestion_applied(
     amounts = [open_amounts[o] for o in suggestion.order_ids]
     amounts[-1] += Decimal(line_amount) - sum(amounts, Decimal(0))
     applied: list[CloudEvent] = [
-        ev.PaymentApplied(
-            specversion="1.0",
-            id=str(uuid.uuid4()),
-            source=source,
-            type=type_name(ev.PaymentApplied),
-            time=now,
-            data=ev.PaymentAppliedData(
+        _event(
+            ev.PaymentApplied,
+            ev.PaymentAppliedData(
                 line_id=line_id,
                 order_id=order_id,
                 amount=max(Decimal(0), amount),
@@ -124,6 +131,8 @@ def suggestion_applied(
                 # Copied to that customer's suspense account, which then lets go of the line.
                 customer_id=found.get("customer_id"),
             ),
+            source=source,
+            now=now,
         )
         for order_id, amount in zip(suggestion.order_ids, amounts, strict=True)
     ]
