@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.runtime_support import REPO, stack_dir
+from tests.runtime_support import REPO, local_kafka_pid, local_stack_pid, stack_dir
 
 RESULTS = REPO / "bench" / "results"
 
@@ -170,26 +170,14 @@ def _wait_gone(pid: int, timeout: float) -> None:
 
 def kill_local_kafka() -> None:
     """SIGKILL to the local stack's broker: nothing flushed, no controlled shutdown."""
-    from tests.runtime_support import local_kafka_pid
-
     pid = local_kafka_pid()
     os.kill(pid, signal.SIGKILL)
     _wait_gone(pid, 60)
 
 
 def local_postgres_pid() -> int:
-    """The postmaster of the local stack's PostgreSQL, from its postmaster.pid, checked
-    against the process's command line."""
-    pidfile = stack_dir() / "postgres" / "data" / "postmaster.pid"
-    assert pidfile.exists(), f"no {pidfile}: is this database the local stack's? (O2C_STACK_DIR)"
-    pid = int(pidfile.read_text().split()[0])
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        raise AssertionError(f"{pidfile} names pid {pid}, which is not running") from None
-    ours = b"postgres" in command and str(stack_dir()).encode() in command
-    assert ours, f"pid {pid} from {pidfile} is not this stack's postmaster: {command[-300:]!r}"
-    return pid
+    """The postmaster of the local stack's PostgreSQL, from its postmaster.pid."""
+    return local_stack_pid("postgres/data/postmaster.pid", b"postgres", "PostgreSQL")
 
 
 def kill_local_postgres() -> None:

@@ -746,19 +746,25 @@ def stack_dir() -> Path:
     return Path(os.environ.get("O2C_STACK_DIR") or REPO / ".local-stack")
 
 
-def local_kafka_pid() -> int:
-    """The pid of the local stack's Kafka, from the pid file the stack records, checked
-    against the process's command line as the stack itself does."""
-    pidfile = stack_dir() / "kafka" / "kafka.pid"
-    assert pidfile.exists(), f"no {pidfile}: is this broker the local stack's? (O2C_STACK_DIR)"
+def local_stack_pid(relative_pidfile: str, marker: bytes, what: str) -> int:
+    """The pid a server of the local stack recorded in its pid file (under the stack's
+    folder), checked against the process's command line as the stack itself does: it must
+    name `marker` and the stack's folder, so no other checkout's server is touched."""
+    pidfile = stack_dir() / relative_pidfile
+    assert pidfile.exists(), f"no {pidfile}: is this {what} the local stack's? (O2C_STACK_DIR)"
     pid = int(pidfile.read_text().split()[0])
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
         raise AssertionError(f"{pidfile} names pid {pid}, which is not running") from None
-    ours = b"kafka.Kafka" in command and str(stack_dir()).encode() in command
-    assert ours, f"pid {pid} from {pidfile} is not this stack's Kafka: {command[-300:]!r}"
+    ours = marker in command and str(stack_dir()).encode() in command
+    assert ours, f"pid {pid} from {pidfile} is not this stack's {what}: {command[-300:]!r}"
     return pid
+
+
+def local_kafka_pid() -> int:
+    """The pid of the local stack's Kafka."""
+    return local_stack_pid("kafka/kafka.pid", b"kafka.Kafka", "Kafka")
 
 
 def stop_local_kafka(timeout: float = 60) -> None:
