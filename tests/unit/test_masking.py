@@ -1,0 +1,80 @@
+"""Account and card numbers are masked the same way wherever people look."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.masking import (
+    contains_card_number,
+    is_card_number,
+    luhn_valid,
+    mask_account,
+    mask_card_numbers,
+)
+
+# Public test numbers of the card schemes (never issued to anyone).
+TEST_CARDS = ["4111111111111111", "5555555555554444", "378282246310005", "6011111111111117"]
+
+
+def _with_check_digit(body: str) -> str:
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+def test_an_iban_shows_only_its_last_four_characters_and_keeps_its_spaces() -> None:
+    assert mask_account("NL91 ABNA 0417 1643 00") == "**** **** **** **43 00"
+    assert mask_account("NL91ABNA0417164300") == "**************4300"
+
+
+def test_an_account_number_of_four_characters_or_fewer_is_masked_whole() -> None:
+    assert mask_account("1234") == "****"
+    assert mask_account("") == ""
+
+
+def test_the_schemes_test_numbers_pass_the_luhn_check_and_a_changed_digit_does_not() -> None:
+    for card in TEST_CARDS:
+        assert luhn_valid(card)
+        assert not luhn_valid(card[:-1] + str((int(card[-1]) + 1) % 10))
+
+
+def test_a_card_number_in_free_text_is_masked_to_its_last_four_digits() -> None:
+    text = "refund to card 4111 1111 1111 1111, see ticket 42"
+    assert mask_card_numbers(text) == ("refund to card **** **** **** 1111, see ticket 42", 1)
+    assert mask_card_numbers("4111-1111-1111-1111") == ("****-****-****-1111", 1)
+    assert mask_card_numbers("amex 378282246310005.") == ("amex ***********0005.", 1)
+
+
+def test_digits_that_fail_luhn_or_sit_inside_an_iban_or_a_longer_number_are_left() -> None:
+    for text in [
+        "4111111111111112",  # fails Luhn
+        "NL914111111111111111",  # inside an IBAN-like token
+        "41111111111111110000",  # 20 digits: not a card number
+        "order 411111111111",  # 12 digits
+    ]:
+        assert mask_card_numbers(text) == (text, 0)
+
+
+@given(
+    st.text(alphabet="0123456789", min_size=12, max_size=18),
+    st.text(alphabet="abc .,:", max_size=8),
+    st.text(alphabet="xyz .,:", max_size=8),
+)
+def test_every_luhn_valid_13_to_19_digit_number_is_masked_and_masking_twice_changes_nothing(
+    body: str, before: str, after: str
+) -> None:
+    card = _with_check_digit(body)
+    text = f"{before} {card} {after}"
+    masked, count = mask_card_numbers(text)
+    assert count == 1
+    assert card not in masked
+    assert masked.count("*") == len(card) - 4
+    assert masked.endswith(f"{card[-4:]} {after}")
+    assert not contains_card_number(masked)
+    assert mask_card_numbers(masked) == (masked, 0)
+
+
+@given(st.text(alphabet="0123456789 -", max_size=25))
+def test_is_card_number_agrees_with_its_definition(text: str) -> None:
+    digits = text.replace(" ", "").replace("-", "")
+    expected = 13 <= len(digits) <= 19 and luhn_valid(digits)
+    assert is_card_number(text) == expected
