@@ -99,7 +99,7 @@ def _unreachable(name: str, exc: ServiceUnreachable) -> Check:
 
 def _kafka(settings: Settings, checks: list[Check]) -> Any:
     try:
-        metadata = require_kafka(settings.kafka_bootstrap)
+        metadata = require_kafka(settings.kafka_bootstrap, security=settings)
     except KafkaRefused as exc:
         checks.append(Check("kafka", "refused", f"{exc.address}: {exc.reason}", exc.fix))
         return None
