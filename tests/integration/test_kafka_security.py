@@ -290,6 +290,7 @@ def test_the_pipeline_works_with_each_process_as_its_own_user(
             worker.kill()
             worker.wait()
     assert "AUTHORIZATION_FAILED" not in log.read_text()
+    assert secured.password("worker") not in log.read_text()  # secrets are never logged
 
     projected = _o2c(secured, "projections", "projections", "run", "--until-idle", "3")
     assert projected.returncode == 0, projected.stderr[-3000:]
