@@ -183,7 +183,7 @@ def kafka_unreachable(exc: KafkaException) -> bool:
 
 
 def kafka_refusal(
-    error: KafkaError, bootstrap: str, security: Settings | None = None
+    error: KafkaError, bootstrap: str, security: Settings | None = None, topic: str | None = None
 ) -> KafkaRefused | None:
     """What a broker's refusal means, as one line with what to do; None for any other error."""
     settings = security or get_settings()
@@ -207,7 +207,7 @@ def kafka_refusal(
         user = settings.kafka_username or "ANONYMOUS"
         return KafkaRefused(
             bootstrap,
-            f"refused user {user!r} ({error.name()}: {text})",
+            f"refused user {user!r}{f' writing {topic}' if topic else ''} ({error.name()}: {text})",
             "run this process as the user meant for it, or grant that user access "
             "(docs/operations.md, Running secured)",
         )
@@ -332,8 +332,9 @@ def unreachable(exc: BaseException, bootstrap: str, conninfo: str) -> ServiceUnr
     from services.kafka_io import DeliveryFailed  # kafka_io builds its clients from here
 
     if isinstance(exc, DeliveryFailed):  # the broker went away while a command produced
-        if exc.error is not None and (refused := kafka_refusal(exc.error, bootstrap)):
-            return refused  # …or an ACL refused what it wrote
+        denied = None if exc.error is None else kafka_refusal(exc.error, bootstrap, topic=exc.topic)
+        if denied is not None:
+            return denied  # …or an ACL refused what it wrote
         return ServiceUnreachable("Kafka", bootstrap, str(exc))
     return None
 

@@ -33,9 +33,12 @@ from services.connections import kafka_config
 
 
 class DeliveryFailed(RuntimeError):
-    def __init__(self, message: str, error: KafkaError | None = None) -> None:
+    def __init__(
+        self, message: str, error: KafkaError | None = None, topic: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.error = error  # the first delivery's error, if the broker sent one
+        self.error = error  # the first failed delivery's error, and its topic
+        self.topic = topic
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -146,12 +149,12 @@ class EventProducer:
 
     def __init__(self, bootstrap: str) -> None:
         self._producer = producer(bootstrap)
-        self._errors: list[KafkaError] = []
+        self._errors: list[tuple[KafkaError, str | None]] = []
         self.delivered = 0
 
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
-            self._errors.append(err)
+            self._errors.append((err, msg.topic()))
         else:
             self.delivered += 1
 
@@ -187,8 +190,8 @@ class EventProducer:
         if remaining:
             raise DeliveryFailed(f"{remaining} messages not delivered within {timeout}s")
         if self._errors:
-            first = self._errors[0]
-            raise DeliveryFailed(f"{len(self._errors)} deliveries failed: {first}", first)
+            first, topic = self._errors[0]
+            raise DeliveryFailed(f"{len(self._errors)} deliveries failed: {first}", first, topic)
         return self.delivered
 
 

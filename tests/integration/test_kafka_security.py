@@ -36,6 +36,11 @@ REPO = Path(__file__).resolve().parents[2]
 STACK = str(REPO / "deploy/local/stack")
 O2C = str(Path(sys.executable).with_name("o2c"))
 SAMPLE = REPO / "services/samples/demo.jsonl"
+ASSIGNED = (
+    '{"specversion":"1.0","id":"a1","source":"t","type":"o2c.mismatch.assigned.v1",'
+    '"time":"2026-11-02T09:07:00Z","datacontenttype":"application/json","data":'
+    '{"mismatch_id":"m1","assignee":"a","assigned_at":"2026-11-02T09:07:00Z","order_id":"O1"}}'
+)
 
 
 def _port_free(port: int) -> bool:
@@ -111,6 +116,15 @@ def _exports(text: str) -> dict[str, str]:
     )
 
 
+def _seed_kafka_jars(folder: Path) -> None:
+    """The broker's jars from the usual stack, if it has them for the current pom.xml:
+    the stack then skips Maven (it checks the pom's checksum in the copy)."""
+    usual = Path(os.environ.get("O2C_STACK_DIR") or REPO / ".local-stack") / "kafka/libs"
+    target = folder / "kafka/libs"
+    if (usual / ".pom.sha256").exists() and not target.exists():
+        shutil.copytree(usual, target)
+
+
 @pytest.fixture(scope="module")
 def secured() -> Iterator[SecuredStack]:
     if shutil.which("openssl") is None:
@@ -120,6 +134,7 @@ def secured() -> Iterator[SecuredStack]:
         prefix="o2c-stack-secured-", dir="/var/tmp"
     )
     os.chmod(folder, 0o755)  # PostgreSQL runs as its own OS user when we are root
+    _seed_kafka_jars(Path(folder))
     stack_env = {k: v for k, v in os.environ.items() if not k.upper().startswith("O2C_")}
     stack_env.update(
         O2C_STACK_DIR=folder,
@@ -128,6 +143,7 @@ def secured() -> Iterator[SecuredStack]:
         O2C_PG_PORT=str(pg),
         O2C_KAFKA_SECURITY="sasl_ssl",
         O2C_STACK_TIMEOUT="150",
+        O2C_STACK_PYTHON=sys.executable,  # the users and ACLs are made with o2c-matcher's code
     )
     try:
         up = subprocess.run(
@@ -220,13 +236,20 @@ def test_the_right_password_is_let_in(secured: SecuredStack) -> None:
 
 
 def test_the_publisher_writes_an_input_topic_but_is_refused_an_output_topic(
-    secured: SecuredStack,
+    secured: SecuredStack, tmp_path: Path
 ) -> None:
     publisher = secured.settings("publisher")
     assert _deliver(publisher, "o2c.orders") is None
     refused = _deliver(publisher, "o2c.matches")
     assert refused is not None
     assert refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # `o2c publish` of an output event says so in one line.
+    (tmp_path / "output.jsonl").write_text(ASSIGNED + "\n")
+    done = _o2c(secured, "publisher", "publish", str(tmp_path / "output.jsonl"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        f"o2c: Kafka at {secured.bootstrap} refused user 'publisher' writing o2c.mismatches"
+    )
 
 
 def test_the_web_app_writes_a_manual_action_topic_but_is_refused_an_input_topic(
