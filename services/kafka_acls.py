@@ -61,6 +61,12 @@ MANUAL_ACTION_TYPES: tuple[type[CloudEvent], ...] = (
 PROJECTION_WRITES: tuple[Topic, ...] = (DEAD_LETTER, ALERTS)
 # The consumer-group prefixes of the projections (projections/runner.py, rebuild.py).
 PROJECTION_GROUPS = ("o2c-projection-", "o2c-rebuild-")
+# Groups of readers that assign partitions themselves and commit nothing; their consumer
+# still asks for the group's coordinator, which takes DESCRIBE on the group.
+READER_GROUP = "o2c-reader"  # services/kafka_io.py: end offsets (the projections' lag)
+IMPORTER_GROUP = "o2c-importer"  # services/importers/publishing.py: what is published
+CUSTOMER_DIRECTORY_GROUP = "o2c-customer-directory"  # services/worker/customer_directory.py
+GROUP_OPS: tuple[Operation, ...] = ("READ", "DESCRIBE")
 
 
 @dataclass(frozen=True, order=True)
@@ -103,16 +109,16 @@ def grants(app_id: str) -> list[Grant]:
     inputs = [t for t in ALL_TOPICS if t.role is Role.INPUT]
     found: list[Grant] = [
         *_topics(PUBLISHER, inputs, "WRITE", "READ", "DESCRIBE"),
+        *(Grant(PUBLISHER, "group", IMPORTER_GROUP, "literal", op) for op in GROUP_OPS),
         *_topics(WORKER, worker_reads(), "READ", "DESCRIBE"),
         *_topics(WORKER, OUTPUT_TOPICS, "WRITE", "DESCRIBE"),
         *(
             Grant(WORKER, "topic", f"{app_id}-", "prefixed", op)
             for op in ("READ", "WRITE", "DESCRIBE", "CREATE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS")
         ),
-        *(Grant(WORKER, "group", app_id, "literal", op) for op in ("READ", "DESCRIBE")),
-        *(Grant(WORKER, "group", f"{app_id}-", "prefixed", op) for op in ("READ", "DESCRIBE")),
-        # The customer directory's reader (services/worker/customer_directory.py).
-        *(Grant(WORKER, "group", "o2c-customer-directory", "literal", op) for op in ("READ",)),
+        *(Grant(WORKER, "group", app_id, "literal", op) for op in GROUP_OPS),
+        *(Grant(WORKER, "group", f"{app_id}-", "prefixed", op) for op in GROUP_OPS),
+        *(Grant(WORKER, "group", CUSTOMER_DIRECTORY_GROUP, "literal", op) for op in GROUP_OPS),
         *(
             Grant(WORKER, "transactional_id", f"{app_id}-", "prefixed", op)
             for op in ("WRITE", "DESCRIBE")
@@ -122,8 +128,9 @@ def grants(app_id: str) -> list[Grant]:
         *(
             Grant(PROJECTIONS, "group", prefix, "prefixed", op)
             for prefix in PROJECTION_GROUPS
-            for op in ("READ", "DESCRIBE")
+            for op in GROUP_OPS
         ),
+        *(Grant(PROJECTIONS, "group", READER_GROUP, "literal", op) for op in GROUP_OPS),
         *_topics(WEB, manual_action_topics(), "WRITE", "DESCRIBE"),
     ]
     return sorted(set(found))

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 STACK = str(REPO / "deploy/local/stack")
 O2C = str(Path(sys.executable).with_name("o2c"))
 SAMPLE = REPO / "services/samples/demo.jsonl"
+STATEMENT = REPO / "tests/data/bank/mt940/zenith_statement_number_slash.sta"
 ASSIGNED = (
     '{"specversion":"1.0","id":"a1","source":"t","type":"o2c.mismatch.assigned.v1",'
     '"time":"2026-11-02T09:07:00Z","datacontenttype":"application/json","data":'
@@ -243,6 +244,11 @@ def test_the_publisher_writes_an_input_topic_but_is_refused_an_output_topic(
     refused = _deliver(publisher, "o2c.matches")
     assert refused is not None
     assert refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # An importer reads back what it published, to leave out what is there already.
+    for expected in ("2 new, 0 already imported", "0 new, 2 already imported"):
+        imported = _o2c(secured, "publisher", "import", "bank", str(STATEMENT))
+        assert imported.returncode == 0, imported.stderr
+        assert expected in (imported.stdout + imported.stderr).splitlines()
     # `o2c publish` of an output event says so in one line.
     (tmp_path / "output.jsonl").write_text(ASSIGNED + "\n")
     done = _o2c(secured, "publisher", "publish", str(tmp_path / "output.jsonl"))

@@ -23,8 +23,11 @@ from services.connections import (
     wait_for,
 )
 from services.kafka_acls import (
+    CUSTOMER_DIRECTORY_GROUP,
+    IMPORTER_GROUP,
     PROJECTIONS,
     PUBLISHER,
+    READER_GROUP,
     WEB,
     WORKER,
     Grant,
@@ -287,9 +290,9 @@ def test_the_worker_owns_its_group_and_transactional_ids_and_no_one_elses() -> N
     mine = [g for g in ACLS if g.principal == WORKER and g.resource != "topic"]
     assert Grant(WORKER, "group", APP, "literal", "READ") in mine
     assert Grant(WORKER, "transactional_id", f"{APP}-", "prefixed", "WRITE") in mine
-    assert all(g.name.startswith(APP) or g.name == "o2c-customer-directory" for g in mine)
+    assert all(g.name.startswith(APP) or g.name == CUSTOMER_DIRECTORY_GROUP for g in mine)
     assert all(g.name.startswith("other") for g in grants("other") if g.resource != "topic"
-               and g.principal == WORKER and g.name != "o2c-customer-directory")  # fmt: skip
+               and g.principal == WORKER and g.name != CUSTOMER_DIRECTORY_GROUP)  # fmt: skip
 
 
 def test_the_projections_read_what_they_project_and_write_only_dead_letters_and_alerts() -> None:
@@ -335,3 +338,20 @@ def test_every_event_a_manual_action_makes_goes_where_the_web_app_may_write() ->
     for event in events:
         for topic, _key in destinations(event):
             assert allowed(ACLS, WEB, "WRITE", topic.name), (event.type, topic.name)
+
+
+def test_every_consumer_group_the_code_names_is_granted_to_the_process_that_uses_it() -> None:
+    """The group names are strings in the code: this fails when one is renamed there."""
+    root = Path(__file__).resolve().parents[2]
+    uses = {
+        IMPORTER_GROUP: ("services/importers/publishing.py", PUBLISHER),
+        CUSTOMER_DIRECTORY_GROUP: ("services/worker/customer_directory.py", WORKER),
+        READER_GROUP: ("services/kafka_io.py", PROJECTIONS),
+    }
+    for group, (path, principal) in uses.items():
+        assert f'"{group}"' in (root / path).read_text(), (group, path)
+        granted = {g.operation for g in ACLS if g.principal == principal and g.name == group}
+        assert granted == {"READ", "DESCRIBE"}, (group, principal)
+    for prefix, path in (("o2c-projection-", "projections/runner.py"),
+                         ("o2c-rebuild", "projections/rebuild.py")):  # fmt: skip
+        assert f'"{prefix}' in (root / path).read_text(), (prefix, path)
