@@ -203,9 +203,57 @@ def apply(admin_config: dict[str, Any], secrets: Path, app_id: str) -> int:
     for future in client.alter_user_scram_credentials(upserts).values():
         future.result()
     found = grants(app_id)
-    for future in client.create_acls(_acl_bindings(found)).values():  # type: ignore[arg-type]
+    wanted = _acl_bindings(found)
+    for future in client.create_acls(wanted).values():  # type: ignore[arg-type]
         future.result()
+    _revoke_others(client, wanted)
     return len(found)
+
+
+def _revoke_others(client: Any, wanted: list[Any]) -> None:
+    """Delete our users' ACLs that are no longer wanted (a topic the registry dropped, an
+    older app id), so that `apply` leaves exactly `grants`."""
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    def key(b: Any) -> tuple[object, ...]:
+        return (b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation)
+
+    keep = {key(b) for b in wanted}
+    stale = []
+    for user in USERS:
+        # None matches any name and host (the stubs say str; the client takes None).
+        ours = AclBindingFilter(
+            ResourceType.ANY,
+            None,  # type: ignore[arg-type]
+            ResourcePatternType.ANY,
+            f"User:{user}",
+            None,  # type: ignore[arg-type]
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        stale += [b for b in client.describe_acls(ours).result() if key(b) not in keep]
+    if stale:
+        exact = [
+            AclBindingFilter(
+                b.restype,
+                b.name,
+                b.resource_pattern_type,
+                b.principal,
+                b.host,
+                b.operation,
+                b.permission_type,
+            )
+            for b in stale
+        ]
+        for future in client.delete_acls(exact).values():
+            future.result()
+        print(f"revoked {len(stale)} ACLs no longer derived from the registry", file=sys.stderr)
 
 
 def _admin_config(args: argparse.Namespace) -> dict[str, Any]:
