@@ -142,6 +142,13 @@ def kafka_security(settings: Settings) -> dict[str, str]:
         return {}
     config: dict[str, str] = {"security.protocol": protocol}
     if settings.kafka_ca_file is not None:
+        if not settings.kafka_ca_file.is_file():  # else librdkafka's BIO error, a traceback
+            raise KafkaRefused(
+                settings.kafka_bootstrap,
+                f"was not asked: O2C_KAFKA_CA_FILE names {settings.kafka_ca_file}, no file",
+                "set O2C_KAFKA_CA_FILE to the PEM file of the CA that signed the broker's "
+                "certificate (the secured local stack: `deploy/local/stack env`)",
+            )
         config["ssl.ca.location"] = str(settings.kafka_ca_file)
     if protocol == "SASL_SSL":
         if not settings.kafka_username or settings.kafka_password is None:

@@ -42,12 +42,15 @@ INPUTS = [t.name for t in ALL_TOPICS if t.role is Role.INPUT]
 NOT_INPUTS = [t.name for t in ALL_TOPICS if t.role is not Role.INPUT]
 
 
+CA = Path(__file__)  # any file that is there: nothing reads it without a broker
+
+
 def secured(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "kafka_security_protocol": "SASL_SSL",
         "kafka_username": "worker",
         "kafka_password": SecretStr("pw"),
-        "kafka_ca_file": Path("/ca.pem"),
+        "kafka_ca_file": CA,
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
@@ -138,7 +141,7 @@ def test_a_plaintext_client_gets_no_security_property_at_all() -> None:
 def test_a_sasl_ssl_client_gets_tls_the_ca_and_its_credentials() -> None:
     assert kafka_security(secured()) == {
         "security.protocol": "SASL_SSL",
-        "ssl.ca.location": "/ca.pem",
+        "ssl.ca.location": str(CA),
         "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.username": "worker",
         "sasl.password": "pw",
@@ -148,8 +151,13 @@ def test_a_sasl_ssl_client_gets_tls_the_ca_and_its_credentials() -> None:
 def test_an_ssl_client_sends_no_credentials() -> None:
     assert kafka_security(secured(kafka_security_protocol="SSL")) == {
         "security.protocol": "SSL",
-        "ssl.ca.location": "/ca.pem",
+        "ssl.ca.location": str(CA),
     }
+
+
+def test_a_ca_file_that_is_not_there_is_said_in_one_line_before_connecting() -> None:
+    with pytest.raises(KafkaRefused, match=r"O2C_KAFKA_CA_FILE names /nowhere/ca.pem, no file"):
+        kafka_security(secured(kafka_ca_file=Path("/nowhere/ca.pem")))
 
 
 def test_sasl_ssl_without_a_user_is_refused_before_connecting() -> None:
