@@ -33,7 +33,12 @@ from services.connections import kafka_config
 
 
 class DeliveryFailed(RuntimeError):
-    pass
+    def __init__(
+        self, message: str, error: KafkaError | None = None, topic: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.error = error  # the first failed delivery's error, and its topic
+        self.topic = topic
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -144,12 +149,12 @@ class EventProducer:
 
     def __init__(self, bootstrap: str) -> None:
         self._producer = producer(bootstrap)
-        self._errors: list[str] = []
+        self._errors: list[tuple[KafkaError, str | None]] = []
         self.delivered = 0
 
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
-            self._errors.append(str(err))
+            self._errors.append((err, msg.topic()))
         else:
             self.delivered += 1
 
@@ -185,7 +190,8 @@ class EventProducer:
         if remaining:
             raise DeliveryFailed(f"{remaining} messages not delivered within {timeout}s")
         if self._errors:
-            raise DeliveryFailed(f"{len(self._errors)} deliveries failed: {self._errors[0]}")
+            first, topic = self._errors[0]
+            raise DeliveryFailed(f"{len(self._errors)} deliveries failed: {first}", first, topic)
         return self.delivered
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from services.domain.bank_routing import (
     DEFAULT_INVOICE_NUMBER_PATTERNS,
@@ -24,6 +31,64 @@ from services.domain.policy import (
 )
 from services.domain.references import DEFAULT_ORDER_PATTERNS
 
+PREFIX = "O2C_"
+FILE_SUFFIX = "_FILE"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be read (a *_FILE that names no readable file, or both ways)."""
+
+
+def variable(field: str) -> str:
+    """The environment variable of a setting: kafka_password -> O2C_KAFKA_PASSWORD."""
+    return f"{PREFIX}{field.upper()}"
+
+
+class FileVariables(PydanticBaseSettingsSource):
+    """Any setting O2C_X may instead be given as O2C_X_FILE, the path of a file holding
+    its value (a Kubernetes or Docker secret mounted as a file), so that a secret is in no
+    process's environment. One trailing newline is dropped; setting both is an error."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._environ = {k.upper(): v for k, v in os.environ.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = variable(field_name)
+        path = self._environ.get(name + FILE_SUFFIX)
+        if path is None:
+            return None, field_name, False
+        if name in self._environ:
+            raise SettingsError(f"both {name} and {name}{FILE_SUFFIX} are set: keep one")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(
+                f"{name}{FILE_SUFFIX} names {path}, which cannot be read ({exc.strerror})"
+            ) from None
+        text = text[:-1] if text.endswith("\n") else text
+        text = text[:-1] if text.endswith("\r") else text
+        return text, field_name, self.field_is_complex(field)
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, complex_ = self.get_field_value(field, field_name)
+            if value is None:
+                continue
+            try:
+                values[key] = json.loads(value) if complex_ else value
+            except ValueError:
+                raise SettingsError(f"{from_file(field_name)}: not JSON") from None
+        return values
+
+
+def from_file(field: str) -> str | None:
+    """The *_FILE variable a setting was read from, if it was."""
+    return next(
+        (v for k, v in os.environ.items() if k.upper() == variable(field) + FILE_SUFFIX), None
+    )
+
 
 class Settings(BaseSettings):
     """Defaults match deploy/local, so a fresh checkout needs no configuration."""
@@ -31,6 +96,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="O2C_", frozen=True)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # How every Kafka client (worker, projections, CLI, importers, web app) talks to the
+    # broker (docs/operations.md, "Running secured"): PLAINTEXT (the local stack's default),
+    # SSL (TLS, the broker's certificate checked against kafka_ca_file), or SASL_SSL (TLS,
+    # and the user kafka_username / kafka_password proves who it is with
+    # kafka_sasl_mechanism). Like every setting, the password may come from a file:
+    # O2C_KAFKA_PASSWORD_FILE.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    # PEM file of the CA that signed the broker's certificate; unset: the system's CAs.
+    kafka_ca_file: Path | None = None
     database_url: str = "postgresql://o2c:o2c@127.0.0.1:5432/o2c"
     # Application id: the workers' consumer group, and the prefix of their changelog topics
     # and state directory. Workers with the same id share the work.
@@ -110,6 +187,28 @@ class Settings(BaseSettings):
     web_secret: SecretStr | None = None
     # Prometheus endpoint of `o2c projections run` (0: off); beside the worker's 9108.
     projection_metrics_port: int = 9109
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            FileVariables(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value  # sasl_ssl is SASL_SSL
 
     def policy(self) -> Policy:
         return Policy(

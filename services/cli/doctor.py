@@ -3,7 +3,7 @@
 Checks the broker (reachable, version, the registry's topics and their partition counts),
 PostgreSQL (reachable, migrations applied) and how far the worker and the projections
 are behind, and prints one table with what to fix. Exit status: 0 all well, 1 something
-to fix, 2 a service cannot be reached.
+to fix, 2 a service cannot be reached or the broker refuses our TLS or credentials.
 
 Example:
     o2c doctor
@@ -22,6 +22,7 @@ from psycopg import sql
 from schemas.topics import ALL_TOPICS, Role
 from services.cli.output import table
 from services.connections import (
+    KafkaRefused,
     ServiceUnreachable,
     connect_database,
     database_address,
@@ -29,7 +30,7 @@ from services.connections import (
 )
 from services.settings import Settings, get_settings
 
-Status = Literal["ok", "fix", "unreachable", "skipped"]
+Status = Literal["ok", "fix", "unreachable", "refused", "skipped"]
 # More records than this not yet handled is worth a look (a worker or projection that
 # stopped, or cannot keep up); fewer is what a running pipeline has in flight.
 LAG_TO_FIX = 10_000
@@ -63,7 +64,7 @@ def run(_args: argparse.Namespace) -> int:
 
 
 def exit_status(checks: list[Check]) -> int:
-    if any(c.status == "unreachable" for c in checks):
+    if any(c.status in ("unreachable", "refused") for c in checks):
         return 2
     return 1 if any(c.status == "fix" for c in checks) else 0
 
@@ -98,7 +99,10 @@ def _unreachable(name: str, exc: ServiceUnreachable) -> Check:
 
 def _kafka(settings: Settings, checks: list[Check]) -> Any:
     try:
-        metadata = require_kafka(settings.kafka_bootstrap)
+        metadata = require_kafka(settings.kafka_bootstrap, security=settings)
+    except KafkaRefused as exc:
+        checks.append(Check("kafka", "refused", f"{exc.address}: {exc.reason}", exc.fix))
+        return None
     except ServiceUnreachable as exc:
         checks.append(_unreachable("kafka", exc))
         return None

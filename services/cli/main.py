@@ -14,9 +14,9 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from services.cli import commands, db, doctor, importing, reports, simulate, web
+from services.cli import commands, config, db, doctor, importing, reports, simulate, web
 from services.connections import unreachable
-from services.settings import get_settings
+from services.settings import SettingsError, get_settings
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     reports.register(sub)
     doctor.register(sub)
     web.register(sub)
+    config.register(sub)
     return parser
 
 
@@ -150,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
-    except commands.CommandError as exc:
+    except (commands.CommandError, SettingsError) as exc:
         print(f"o2c: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:

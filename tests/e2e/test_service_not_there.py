@@ -57,6 +57,7 @@ SHORT: dict[str, tuple[list[str], str | None]] = {
     "users add": (["bob", "--role", "viewer"], "PostgreSQL"),
     "users list": ([], "PostgreSQL"),
     "users disable": (["bob"], "PostgreSQL"),
+    "config show": ([], None),
 }
 # Long-running: they wait for the service and say so, rather than stop.
 WAITING: dict[str, tuple[list[str], str]] = {

@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from services.connections import (
+    KafkaRefused,
     LibrdkafkaLog,
     ServiceUnreachable,
     database_address,
@@ -95,10 +96,13 @@ def test_connection_failures_are_translated_and_other_failures_are_not() -> None
         "h:2/d",
         "refused",
     )
-    assert (
-        unreachable(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), "", "")
-        is None
+    assert unreachable(KafkaException(KafkaError(KafkaError.INVALID_CONFIG)), "", "") is None
+    # An ACL's refusal is not a service away, but is said in one line too (KafkaRefused).
+    refused = unreachable(
+        KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), "k:1", ""
     )
+    assert isinstance(refused, KafkaRefused)
+    assert "TOPIC_AUTHORIZATION_FAILED" in str(refused)
     assert unreachable(ValueError("a bug"), "k:1", "") is None
     undelivered = unreachable(DeliveryFailed("3 messages not delivered within 60.0s"), "k:1", "")
     assert undelivered is not None
