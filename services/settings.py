@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.database_roles import ROLES, DatabaseRole, login_url
 from services.domain.bank_routing import (
     DEFAULT_INVOICE_NUMBER_PATTERNS,
     DEFAULT_INVOICE_PATTERNS,
@@ -31,7 +32,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="O2C_", frozen=True)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # The owner's PostgreSQL URL: `o2c db migrate`, `o2c users`, the schema swap of
+    # `o2c projections rebuild` and `o2c doctor`. TLS: libpq's parameters in the URL, e.g.
+    # "?sslmode=verify-full&sslrootcert=/etc/o2c/pg-ca.pem" (or PGSSLMODE/PGSSLROOTCERT).
     database_url: str = "postgresql://o2c:o2c@127.0.0.1:5432/o2c"
+    # Each process's own login (docs/operations.md, "Database roles"): projections write as
+    # the projector, `o2c report` and dashboards read as the reader, `o2c web` as the web
+    # role; `o2c db migrate` creates the users named here, with these passwords. Unset:
+    # derived from database_url (user o2c_<role>_login, a password derived from the owner's,
+    # the same host and parameters), so the local stack and CI need none of them.
+    projector_database_url: str | None = None
+    reader_database_url: str | None = None
+    web_database_url: str | None = None
     # Application id: the workers' consumer group, and the prefix of their changelog topics
     # and state directory. Workers with the same id share the work.
     app_id: str = "o2c-matcher"
@@ -110,6 +122,14 @@ class Settings(BaseSettings):
     web_secret: SecretStr | None = None
     # Prometheus endpoint of `o2c projections run` (0: off); beside the worker's 9108.
     projection_metrics_port: int = 9109
+
+    def role_database_url(self, role: DatabaseRole) -> str:
+        """The connection string the process of `role` connects with."""
+        given: str | None = getattr(self, f"{role}_database_url")
+        return given or login_url(self.database_url, role)
+
+    def role_database_urls(self) -> dict[DatabaseRole, str]:
+        return {role: self.role_database_url(role) for role in ROLES}
 
     def policy(self) -> Policy:
         return Policy(

@@ -66,7 +66,7 @@ def _reports() -> Any:
     from projections.reports import Reports
 
     settings = get_settings()
-    return Reports(settings.database_url, settings.read_schema)
+    return Reports(settings.role_database_url("reader"), settings.read_schema)
 
 
 def report_command(args: argparse.Namespace) -> int:

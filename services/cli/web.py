@@ -53,7 +53,8 @@ def _users() -> Any:
     from services.web.users import Users
 
     settings = get_settings()
-    migrate(settings.database_url, settings.read_schema)
+    # An administrator's command: the owner's URL, as for `o2c db migrate`.
+    migrate(settings.database_url, settings.read_schema, logins=settings.role_database_urls())
     return Users(settings.database_url, settings.read_schema)
 
 
@@ -92,7 +93,7 @@ def users_disable(args: argparse.Namespace) -> int:
 def web_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from projections.migrate import migrate
+    from services.cli.db import migrated
     from services.web.app import create_app
 
     settings = get_settings()
@@ -108,13 +109,18 @@ def web_serve(args: argparse.Namespace) -> int:
         )
     if len(secret) < 16:
         raise CommandError("O2C_WEB_SECRET is too short: give at least 16 characters")
+
     # Like the worker and the projections, a workbench started before its database waits.
+    def ready_schema() -> bool:
+        migrated(settings, "web")
+        return True
+
     ready = wait_for(
-        lambda: migrate(settings.database_url, settings.read_schema) or True,
+        ready_schema,
         "o2c web",
         log,
         bootstrap=settings.kafka_bootstrap,
-        conninfo=settings.database_url,
+        conninfo=settings.role_database_url("web"),
     )
     if ready is None:
         return 0
