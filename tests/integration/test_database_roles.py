@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from projections.migrate import migrate
-from services.database_roles import GROUP, ROLES, login_url
+from services.database_roles import GROUP, ROLES, DatabaseRole, login_url
 from tests.conftest import Services, service_env
 from tests.factories import order_placed, unique
 from tests.projection_support import publish, start_at_end
@@ -22,8 +22,8 @@ from tests.projection_support import publish, start_at_end
 O2C = str(Path(sys.executable).with_name("o2c"))
 
 
-def connect_as(services: Services, role: str, schema: str) -> psycopg.Connection[Any]:
-    conn = psycopg.connect(login_url(services.database_url, role), autocommit=True)  # type: ignore[arg-type]
+def connect_as(services: Services, role: DatabaseRole, schema: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(login_url(services.database_url, role), autocommit=True)
     conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     return conn
 

@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from schemas import events as ev
+from schemas.base import CloudEvent
 from services import manual_actions
 from services.kafka_io import EventProducer
 from tests.conftest import Services
@@ -103,7 +104,7 @@ def test_no_read_model_row_holds_a_full_account_number(
     out.flush()
 
     # The worker has handled the customer's line (whatever it decided: applied or ambiguous).
-    def handled(seen: list[tuple[str, object]]) -> bool:
+    def handled(seen: list[tuple[str, CloudEvent]]) -> bool:
         return any(
             getattr(getattr(e, "data", None), "line_id", None) == from_customer.data.line_id
             for _topic, e in seen
