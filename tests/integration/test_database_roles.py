@@ -182,6 +182,23 @@ def test_migrate_creates_the_users_named_in_the_role_urls(services: Services) ->
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(user)))
 
 
+def test_doctor_names_a_privilege_a_role_should_not_have(
+    services: Services, read_schema: str
+) -> None:
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("GRANT SELECT ON {}.mismatch_events TO o2c_reader").format(
+                sql.Identifier(read_schema)
+            )
+        )
+    env = service_env(services, O2C_READ_SCHEMA=read_schema)
+    doctor = subprocess.run([O2C, "doctor"], env=env, capture_output=True, text=True, timeout=120)
+    (reader,) = [line for line in doctor.stdout.splitlines() if line.startswith("role reader")]
+    assert " fix " in reader
+    assert "has SELECT on mismatch_events" in reader
+    assert "o2c db migrate" in reader
+
+
 @pytest.fixture
 def without_owner(services: Services) -> dict[str, str]:
     """The processes' environment with every role URL set and the owner's password wrong:
