@@ -118,6 +118,20 @@ def ensure_roles(conn: psycopg.Connection[Any], logins: Mapping[DatabaseRole, st
     its URL. A password is set only when the user cannot log in with it already, so a
     second run changes nothing (setting it again would store a new salt)."""
     owner = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+    try:
+        _ensure_roles(conn, owner, logins)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise MigrationError(
+            f"{owner} may not create or grant the database roles ({exc.diag.message_primary}):"
+            f" give it CREATEROLE (ALTER ROLE {owner} CREATEROLE, as a superuser), or create"
+            f" the roles {', '.join(GROUP.values())} and the login users of the"
+            ' O2C_*_DATABASE_URLs beforehand (docs/operations.md, "Database roles")'
+        ) from None
+
+
+def _ensure_roles(
+    conn: psycopg.Connection[Any], owner: str, logins: Mapping[DatabaseRole, str]
+) -> None:
     # Roles belong to the cluster: two schemas migrated at once must not both create one.
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('o2c:roles'))")

@@ -161,18 +161,22 @@ def projections_run(args: argparse.Namespace) -> int:
 
 
 def projections_rebuild(_args: argparse.Namespace) -> int:
+    from projections.migrate import MigrationError
     from projections.rebuild import rebuild
 
     _runner_logging()
     settings = get_settings()
     reachable_kafka()
-    done = rebuild(
-        settings.kafka_bootstrap,
-        settings.database_url,
-        settings.read_schema,
-        batch_max=settings.projection_batch_max,
-        logins=settings.role_database_urls(),
-    )
+    try:
+        done = rebuild(
+            settings.kafka_bootstrap,
+            settings.database_url,
+            settings.read_schema,
+            batch_max=settings.projection_batch_max,
+            logins=settings.role_database_urls(),
+        )
+    except MigrationError as exc:
+        raise CommandError(str(exc)) from None
     s = done.stats
     info(
         f"rebuilt {done.schema} from offset 0: {s.messages} messages, {s.applied} events "

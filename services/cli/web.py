@@ -49,12 +49,15 @@ def register(sub: Any) -> None:
 
 
 def _users() -> Any:
-    from projections.migrate import migrate
+    from projections.migrate import MigrationError, migrate
     from services.web.users import Users
 
     settings = get_settings()
     # An administrator's command: the owner's URL, as for `o2c db migrate`.
-    migrate(settings.database_url, settings.read_schema, logins=settings.role_database_urls())
+    try:
+        migrate(settings.database_url, settings.read_schema, logins=settings.role_database_urls())
+    except MigrationError as exc:
+        raise CommandError(str(exc)) from None
     return Users(settings.database_url, settings.read_schema)
 
 
@@ -93,6 +96,7 @@ def users_disable(args: argparse.Namespace) -> int:
 def web_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from projections.migrate import MigrationError
     from services.cli.db import migrated
     from services.web.app import create_app
 
@@ -115,13 +119,16 @@ def web_serve(args: argparse.Namespace) -> int:
         migrated(settings, "web")
         return True
 
-    ready = wait_for(
-        ready_schema,
-        "o2c web",
-        log,
-        bootstrap=settings.kafka_bootstrap,
-        conninfo=settings.role_database_url("web"),
-    )
+    try:
+        ready = wait_for(
+            ready_schema,
+            "o2c web",
+            log,
+            bootstrap=settings.kafka_bootstrap,
+            conninfo=settings.role_database_url("web"),
+        )
+    except MigrationError as exc:
+        raise CommandError(str(exc)) from None
     if ready is None:
         return 0
     host = args.host or settings.web_host

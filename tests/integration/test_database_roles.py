@@ -199,6 +199,40 @@ def test_doctor_names_a_privilege_a_role_should_not_have(
     assert "o2c db migrate" in reader
 
 
+def test_an_owner_that_may_not_create_roles_is_told_what_to_do(services: Services) -> None:
+    owner, schema = f"test_owner_{uuid.uuid4().hex[:8]}", f"test_{uuid.uuid4().hex[:10]}"
+    user = f"test_login_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'pw'").format(sql.Identifier(owner)))
+        database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
+                sql.Identifier(database), sql.Identifier(owner)
+            )
+        )
+    url = psycopg.conninfo.make_conninfo(services.database_url, user=owner, password="pw")
+    login = psycopg.conninfo.make_conninfo(services.database_url, user=user, password="x")
+    env = service_env(
+        services, O2C_DATABASE_URL=url, O2C_READ_SCHEMA=schema, O2C_READER_DATABASE_URL=login
+    )
+    try:
+        done = subprocess.run(
+            [O2C, "db", "migrate"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode != 0
+        assert "Traceback" not in done.stderr
+        assert f"ALTER ROLE {owner} CREATEROLE" in done.stderr
+    finally:
+        with psycopg.connect(services.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+            conn.execute(
+                sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}").format(
+                    sql.Identifier(database), sql.Identifier(owner)
+                )
+            )
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(owner)))
+
+
 @pytest.fixture
 def without_owner(services: Services) -> dict[str, str]:
     """The processes' environment with every role URL set and the owner's password wrong:
