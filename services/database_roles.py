@@ -64,6 +64,14 @@ def login_url(owner_url: str, role: DatabaseRole) -> str:
     return make_conninfo(owner_url, user=user, password=password)
 
 
+def login_refused(reason: str) -> bool:
+    """Whether a connection failed because the server refused the login (a user not created
+    yet, a wrong password), not because nothing answered."""
+    return "password authentication failed" in reason or (
+        "role " in reason and "does not exist" in reason
+    )
+
+
 def login_of(conninfo: str) -> Login:
     parts = conninfo_to_dict(conninfo)
     user = parts.get("user")

@@ -233,6 +233,19 @@ def test_an_owner_that_may_not_create_roles_is_told_what_to_do(services: Service
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(owner)))
 
 
+def test_a_report_whose_login_does_not_exist_says_to_migrate(services: Services) -> None:
+    missing = psycopg.conninfo.make_conninfo(
+        services.database_url, user=f"test_nobody_{uuid.uuid4().hex[:8]}", password="x"
+    )
+    env = service_env(services, O2C_READER_DATABASE_URL=missing)
+    done = subprocess.run(
+        [O2C, "report", "exceptions"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "`o2c db migrate` creates it" in done.stderr
+
+
 @pytest.fixture
 def without_owner(services: Services) -> dict[str, str]:
     """The processes' environment with every role URL set and the owner's password wrong:
