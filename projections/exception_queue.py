@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from projections.redaction import mask_optional
 from schemas import events as ev
 from schemas.base import CloudEvent
 
@@ -133,7 +134,12 @@ def _own(event: CloudEvent, offset: int) -> QueueRow | None:
             )
         case ev.MismatchResolved(data=d):
             return QueueRow(
-                d.mismatch_id, offset, "resolved", d.resolved_at or event.time, d.resolution, d.note
+                d.mismatch_id,
+                offset,
+                "resolved",
+                d.resolved_at or event.time,
+                d.resolution,
+                mask_optional(d.note),  # free text: an IBAN pasted there is masked
             )
         case ev.MismatchAssigned(data=d):
             return QueueRow(

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import singledispatch
 
+from projections.redaction import mask_optional
 from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.events import type_name
@@ -311,7 +312,7 @@ def _(event: ev.MismatchResolved, offset: int, changes: Changes) -> None:
             event_time=d.resolved_at or event.time,
             reason=None if d.reason is None else d.reason.value,
             resolution=d.resolution,
-            note=d.note,
+            note=mask_optional(d.note),  # free text: an IBAN pasted there is masked
         )
     )
 
@@ -321,7 +322,12 @@ def _(event: ev.MismatchAssigned, offset: int, changes: Changes) -> None:
     d = event.data
     changes.appended["mismatch_events"].append(
         _mismatch_row(
-            event, offset, "assigned", event_time=d.assigned_at, owner=d.assignee, note=d.note
+            event,
+            offset,
+            "assigned",
+            event_time=d.assigned_at,
+            owner=d.assignee,
+            note=mask_optional(d.note),
         )
     )
 

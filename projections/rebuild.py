@@ -10,6 +10,7 @@ position) and continues from the rebuilt tables' offsets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psycopg
@@ -20,6 +21,7 @@ from projections.runner import ProjectionRunner, Stats, end_positions, unique_gr
 from projections.store import Position
 from projections.timeline import TimelineRunner
 from services.connections import connect_database
+from services.database_roles import DatabaseRole, login_url
 
 CARRIED_OVER = ("dso_alerts", "web_users", "web_actions")
 
@@ -45,12 +47,23 @@ def table_exists(conn: psycopg.Connection[object], schema: str, table: str) -> b
 
 
 def rebuild(
-    bootstrap: str, conninfo: str, live: str, *, batch_max: int = 5000, swap: bool = True
+    bootstrap: str,
+    conninfo: str,
+    live: str,
+    *,
+    batch_max: int = 5000,
+    swap: bool = True,
+    projector: str | None = None,
+    logins: Mapping[DatabaseRole, str] | None = None,
 ) -> Rebuilt:
+    """`conninfo` is the owner's: it creates, migrates and swaps the schemas; the rows are
+    written as the projector (`projector`, default the login derived from `conninfo`), as
+    a live run writes them. `logins` as for `migrate`."""
     build, old = f"{live}_build", f"{live}_old"
+    writer = projector or (logins or {}).get("projector") or login_url(conninfo, "projector")
     with connect_database(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(build)))
-    migrate(conninfo, build)
+    migrate(conninfo, build, logins=logins)
     with connect_database(conninfo, autocommit=True) as conn:
         if schema_exists(conn, live):
             conn.execute(
@@ -61,7 +74,7 @@ def rebuild(
     stats = _build(
         ProjectionRunner(
             bootstrap,
-            conninfo,
+            writer,
             build,
             group_id=unique_group("o2c-rebuild"),
             batch_max=batch_max,
@@ -75,7 +88,7 @@ def rebuild(
     )
     timeline_stats = _build(
         TimelineRunner(
-            bootstrap, conninfo, build, group_id=unique_group("o2c-rebuild"), batch_max=batch_max
+            bootstrap, writer, build, group_id=unique_group("o2c-rebuild"), batch_max=batch_max
         ),
         end_positions(bootstrap, TimelineRunner.topics),
     )

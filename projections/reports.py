@@ -1,5 +1,7 @@
 """The queries behind `o2c report`: read-model views, and the as-of computations over the
-balance history for a date of the caller's choosing."""
+balance history for a date of the caller's choosing. Views only (the report_* ones of
+migration 0007 beside the dashboards'): `o2c report` connects as the reader, who may read
+no table."""
 
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ SELECT v.order_id, v.customer_id, v.currency, v.due_date, v.open_balance AS open
        coalesce(v.region, o.region, c.region, 'unknown') AS region,
        %(as_of)s::date - v.due_date AS days_past_due
 FROM balance_validity v
-LEFT JOIN orders o ON o.order_id = v.order_id
-LEFT JOIN customers c ON c.customer_id = v.customer_id
+LEFT JOIN report_orders o ON o.order_id = v.order_id
+LEFT JOIN report_customers c ON c.customer_id = v.customer_id
 WHERE v.open_balance > 0
   AND v.valid_from < ((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC')
   AND (v.valid_to IS NULL OR v.valid_to >= ((%(as_of)s::date + 1)::timestamp AT TIME ZONE 'UTC'))
@@ -48,10 +50,7 @@ WITH v AS MATERIALIZED (
     SELECT currency, open_balance, receivable_change, valid_from, valid_to, valid_day
     FROM balance_validity
 ),
-target AS (
-    SELECT coalesce((SELECT value::numeric FROM read_settings WHERE key = 'dso_target_days'), 45)
-           AS days
-),
+target AS (SELECT days FROM report_dso_target),
 figures AS (
     SELECT cur.currency,
            (SELECT coalesce(sum(v.open_balance), 0) FROM v
@@ -64,7 +63,7 @@ figures AS (
              WHERE v.currency = cur.currency
                AND v.valid_day BETWEEN %(as_of)s::date - 89 AND %(as_of)s::date
            ) AS credit_sales_90d
-    FROM (SELECT DISTINCT currency FROM balance_history) cur
+    FROM report_currencies cur
 )
 SELECT %(as_of)s::date AS day, f.currency, f.receivables, f.credit_sales_90d,
        CASE WHEN f.credit_sales_90d > 0
@@ -86,7 +85,7 @@ SELECT {group} AS {label}, currency,
        coalesce(sum(open_amount) FILTER (WHERE bucket = '61-90'), 0) AS "61-90",
        coalesce(sum(open_amount) FILTER (WHERE bucket = '>90'), 0) AS ">90",
        sum(open_amount) AS total
-FROM ageing_by_day WHERE as_of = %(as_of)s GROUP BY 1, 2 ORDER BY 1, 2
+FROM report_ageing_by_day WHERE as_of = %(as_of)s GROUP BY 1, 2 ORDER BY 1, 2
 """
 
 _STORED_GROUP = {
@@ -126,7 +125,7 @@ class Reports:
 
     def stored(self, day: date) -> bool:
         """Whether the DSO and ageing of `day` were stored when it closed."""
-        row = self.conn.execute("SELECT 1 FROM materialised_days WHERE day = %s", (day,))
+        row = self.conn.execute("SELECT 1 FROM report_materialised_days WHERE day = %s", (day,))
         return row.fetchone() is not None
 
     def ageing(self, as_of: date, by: Grouping = "customer", *, on_the_fly: bool = False) -> Report:

@@ -20,6 +20,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from projections import exception_queue
+from projections.redaction import mask_ibans
 from projections.runner import ProjectionRunner
 from schemas.base import CloudEvent
 from schemas.events import ALL_EVENTS, PayoutReportedData, type_name
@@ -123,7 +124,9 @@ def summary(event: CloudEvent) -> str:
     for name in _DETAIL_FIELDS:
         detail: Any = getattr(data, name, None)
         if detail:
-            parts.append(f"{name} {getattr(detail, 'value', detail)}")
+            text = str(getattr(detail, "value", detail))
+            # A note is free text: an IBAN pasted there is masked (redaction.py).
+            parts.append(f"{name} {mask_ibans(text) if name == 'note' else text}")
     text = f"{head}: {', '.join(parts)}" if parts else head
     return text if len(text) <= 300 else text[:299] + "…"
 

@@ -18,6 +18,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from services.database_roles import ROLES, DatabaseRole, login_url
 from services.domain.bank_routing import (
     DEFAULT_INVOICE_NUMBER_PATTERNS,
     DEFAULT_INVOICE_PATTERNS,
@@ -108,7 +109,18 @@ class Settings(BaseSettings):
     kafka_password: SecretStr | None = None
     # PEM file of the CA that signed the broker's certificate; unset: the system's CAs.
     kafka_ca_file: Path | None = None
+    # The owner's PostgreSQL URL: `o2c db migrate`, `o2c users`, the schema swap of
+    # `o2c projections rebuild` and `o2c doctor`. TLS: libpq's parameters in the URL, e.g.
+    # "?sslmode=verify-full&sslrootcert=/etc/o2c/pg-ca.pem" (or PGSSLMODE/PGSSLROOTCERT).
     database_url: str = "postgresql://o2c:o2c@127.0.0.1:5432/o2c"
+    # Each process's own login (docs/operations.md, "Database roles"): projections write as
+    # the projector, `o2c report` and dashboards read as the reader, `o2c web` as the web
+    # role; `o2c db migrate` creates the users named here, with these passwords. Unset:
+    # derived from database_url (user o2c_<role>_login, a password derived from the owner's,
+    # the same host and parameters), so the local stack and CI need none of them.
+    projector_database_url: str | None = None
+    reader_database_url: str | None = None
+    web_database_url: str | None = None
     # Application id: the workers' consumer group, and the prefix of their changelog topics
     # and state directory. Workers with the same id share the work.
     app_id: str = "o2c-matcher"
@@ -209,6 +221,14 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value  # sasl_ssl is SASL_SSL
+
+    def role_database_url(self, role: DatabaseRole) -> str:
+        """The connection string the process of `role` connects with."""
+        given: str | None = getattr(self, f"{role}_database_url")
+        return given or login_url(self.database_url, role)
+
+    def role_database_urls(self) -> dict[DatabaseRole, str]:
+        return {role: self.role_database_url(role) for role in ROLES}
 
     def policy(self) -> Policy:
         return Policy(

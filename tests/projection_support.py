@@ -12,6 +12,7 @@ from psycopg import sql
 from projections.model import TOPICS
 from projections.runner import ProjectionRunner, Stats, end_positions, unique_group
 from schemas.base import CloudEvent
+from services.database_roles import login_url
 from services.kafka_io import EventProducer
 from tests.conftest import Services
 from tests.factories import event
@@ -73,10 +74,15 @@ def publish(services: Services, events: list[CloudEvent]) -> None:
     out.flush()
 
 
+def projector_url(services: Services) -> str:
+    """The projector's login, as `o2c projections run` connects by default."""
+    return login_url(services.database_url, "projector")
+
+
 def runner(services: Services, schema: str, **options: Any) -> ProjectionRunner:
     return ProjectionRunner(
         services.kafka_bootstrap,
-        services.database_url,
+        projector_url(services),
         schema,
         group_id=unique_group("test-projection"),
         **options,

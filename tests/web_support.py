@@ -21,7 +21,7 @@ from services.settings import Settings
 from services.web.users import Users
 from tests.conftest import Services
 from tests.factories import T0, event, unique
-from tests.projection_support import balance, catch_up, publish, start_at_end
+from tests.projection_support import balance, catch_up, projector_url, publish, start_at_end
 
 PASSWORDS = {"viewer": "viewer-password-1", "clerk": "clerk-password-1", "admin": "admin-pass-1"}
 
@@ -110,7 +110,7 @@ def seed(services: Services, schema: str) -> Seeded:
 
 def start_timeline_at_end(services: Services, schema: str) -> None:
     r = TimelineRunner(
-        services.kafka_bootstrap, services.database_url, schema, group_id=unique_group("tl")
+        services.kafka_bootstrap, projector_url(services), schema, group_id=unique_group("tl")
     )
     try:
         r.store.save_offsets(end_positions(services.kafka_bootstrap, TimelineRunner.topics))
@@ -122,7 +122,7 @@ def catch_up_timeline(services: Services, schema: str) -> Stats:
     """Run the timeline projection of `schema` until it has read everything published."""
     targets = end_positions(services.kafka_bootstrap, TimelineRunner.topics)
     r = TimelineRunner(
-        services.kafka_bootstrap, services.database_url, schema, group_id=unique_group("tl")
+        services.kafka_bootstrap, projector_url(services), schema, group_id=unique_group("tl")
     )
     try:
         return r.run(until_offsets=targets, max_seconds=300)

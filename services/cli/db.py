@@ -14,8 +14,9 @@ from typing import Any
 
 from services.cli.commands import CommandError, reachable_kafka
 from services.cli.output import info, table
-from services.connections import require_kafka, wait_for
-from services.settings import get_settings
+from services.connections import ServiceUnreachable, require_kafka, wait_for
+from services.database_roles import DatabaseRole
+from services.settings import Settings, get_settings
 
 log = logging.getLogger("projections")
 
@@ -57,7 +58,7 @@ def db_migrate(args: argparse.Namespace) -> int:
     settings = get_settings()
     schema = args.schema or settings.read_schema
     try:
-        done = migrate(settings.database_url, schema)
+        done = migrate(settings.database_url, schema, logins=settings.role_database_urls())
     except MigrationError as exc:
         raise CommandError(str(exc)) from None
     for m in done:
@@ -77,6 +78,20 @@ def db_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrated(settings: Settings, role: DatabaseRole) -> None:
+    """Apply pending migrations as the owner, unless the schema is up to date already: a
+    process whose role finds nothing to do never needs the owner's password (where
+    `o2c db migrate` runs as a step of its own, as in deploy/k8s)."""
+    from projections.migrate import migrate, up_to_date
+
+    try:
+        if up_to_date(settings.role_database_url(role), settings.read_schema):
+            return
+    except ServiceUnreachable:
+        pass  # its login may not exist before the first migration
+    migrate(settings.database_url, settings.read_schema, logins=settings.role_database_urls())
+
+
 def _runner_logging() -> None:
     logging.basicConfig(
         level=get_settings().log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
@@ -85,7 +100,7 @@ def _runner_logging() -> None:
 
 def projections_run(args: argparse.Namespace) -> int:
     from projections import metrics
-    from projections.migrate import MigrationError, migrate
+    from projections.migrate import MigrationError
     from projections.runner import ProjectionRunner
     from projections.timeline import TimelineRunner
 
@@ -94,12 +109,14 @@ def projections_run(args: argparse.Namespace) -> int:
     port = settings.projection_metrics_port if args.metrics_port is None else args.metrics_port
     metrics.serve(port, settings.metrics_host)
 
+    projector = settings.role_database_url("projector")
+
     def start() -> ProjectionRunner:
         require_kafka(settings.kafka_bootstrap)
-        migrate(settings.database_url, settings.read_schema)
+        migrated(settings, "projector")
         return ProjectionRunner(
             settings.kafka_bootstrap,
-            settings.database_url,
+            projector,
             settings.read_schema,
             batch_max=settings.projection_batch_max,
             source=settings.source,
@@ -112,7 +129,7 @@ def projections_run(args: argparse.Namespace) -> int:
             "projections",
             log,
             bootstrap=settings.kafka_bootstrap,
-            conninfo=settings.database_url,
+            conninfo=projector,
         )
     except MigrationError as exc:
         raise CommandError(str(exc)) from None
@@ -121,7 +138,7 @@ def projections_run(args: argparse.Namespace) -> int:
     # The timeline is a projection of its own (other topics, its own offsets), beside it.
     timeline = TimelineRunner(
         settings.kafka_bootstrap,
-        settings.database_url,
+        projector,
         settings.read_schema,
         batch_max=settings.projection_batch_max,
     )
@@ -144,17 +161,22 @@ def projections_run(args: argparse.Namespace) -> int:
 
 
 def projections_rebuild(_args: argparse.Namespace) -> int:
+    from projections.migrate import MigrationError
     from projections.rebuild import rebuild
 
     _runner_logging()
     settings = get_settings()
     reachable_kafka()
-    done = rebuild(
-        settings.kafka_bootstrap,
-        settings.database_url,
-        settings.read_schema,
-        batch_max=settings.projection_batch_max,
-    )
+    try:
+        done = rebuild(
+            settings.kafka_bootstrap,
+            settings.database_url,
+            settings.read_schema,
+            batch_max=settings.projection_batch_max,
+            logins=settings.role_database_urls(),
+        )
+    except MigrationError as exc:
+        raise CommandError(str(exc)) from None
     s = done.stats
     info(
         f"rebuilt {done.schema} from offset 0: {s.messages} messages, {s.applied} events "

@@ -1,9 +1,10 @@
 """`o2c doctor`: is everything o2c-matcher needs there, and in the shape it expects?
 
 Checks the broker (reachable, version, the registry's topics and their partition counts),
-PostgreSQL (reachable, migrations applied) and how far the worker and the projections
-are behind, and prints one table with what to fix. Exit status: 0 all well, 1 something
-to fix, 2 a service cannot be reached or the broker refuses our TLS or credentials.
+PostgreSQL (reachable, migrations applied, each process's role and its privileges) and how
+far the worker and the projections are behind, and prints one table with what to fix.
+Exit status: 0 all well, 1 something to fix, 2 a service cannot be reached or the broker
+refuses our TLS or credentials.
 
 Example:
     o2c doctor
@@ -28,6 +29,7 @@ from services.connections import (
     database_address,
     require_kafka,
 )
+from services.database_roles import GROUP, ROLES, DatabaseRole, login_of
 from services.settings import Settings, get_settings
 
 Status = Literal["ok", "fix", "unreachable", "refused", "skipped"]
@@ -192,7 +194,77 @@ def _database(settings: Settings, checks: list[Check]) -> bool | None:
         checks.append(
             Check("migrations", "ok", f"schema {settings.read_schema}: all {len(done)} applied")
         )
+        checks.extend(role_checks(settings))
     return True
+
+
+# What each role must and must not be allowed (migration 0007): (kind, object, privilege,
+# expected). "table" objects are in the read schema; "schema" is the read schema itself.
+ROLE_PRIVILEGES: dict[DatabaseRole, tuple[tuple[str, str, str, bool], ...]] = {
+    "projector": (
+        ("table", "mismatch_events", "INSERT", True),
+        ("table", "timeline", "UPDATE", True),
+        ("table", "web_users", "SELECT", False),
+        ("schema", "", "CREATE", False),
+    ),
+    "reader": (
+        ("table", "exceptions", "SELECT", True),
+        ("table", "dso_daily", "SELECT", True),
+        ("table", "mismatch_events", "SELECT", False),
+        ("table", "exceptions", "INSERT", False),
+        ("schema", "", "CREATE", False),
+    ),
+    "web": (
+        ("table", "exception_queue", "SELECT", True),
+        ("table", "web_actions", "INSERT", True),
+        ("table", "mismatch_events", "INSERT", False),
+        ("schema", "", "CREATE", False),
+    ),
+}
+
+
+def role_checks(settings: Settings) -> list[Check]:
+    """Each process's login: it can log in, and has the privileges of its role, no more."""
+    checks = []
+    schema = settings.read_schema
+    with connect_database(settings.database_url) as conn:
+        for role in ROLES:
+            url = settings.role_database_url(role)
+            user = login_of(url).user
+            name = f"role {role}"
+            fix = "`o2c db migrate` (creates the roles and the users of the O2C_*_DATABASE_URLs)"
+            try:
+                connect_database(url).close()
+            except ServiceUnreachable as exc:
+                checks.append(Check(name, "fix", f"{user} cannot log in: {exc.reason}", fix))
+                continue
+            wrong = []
+            if conn.execute(
+                "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = %s",
+                (user,),
+            ).fetchone() != (False,):
+                wrong.append("may create roles or databases")
+            for kind, obj, privilege, expected in ROLE_PRIVILEGES[role]:
+                if kind == "schema":
+                    query = "SELECT has_schema_privilege(%s, %s, %s)"
+                    args: tuple[str, ...] = (user, schema, privilege)
+                    what = f"{privilege} on schema {schema}"
+                else:
+                    query = "SELECT has_table_privilege(%s, %s, %s)"
+                    args = (user, f'"{schema}"."{obj}"', privilege)
+                    what = f"{privilege} on {obj}"
+                try:
+                    found = conn.execute(query, args).fetchone() == (True,)
+                except psycopg.errors.UndefinedTable:
+                    conn.rollback()
+                    found = False
+                if found != expected:
+                    wrong.append(("lacks " if expected else "has ") + what)
+            if wrong:
+                checks.append(Check(name, "fix", f"{user}: {'; '.join(wrong)}", fix))
+            else:
+                checks.append(Check(name, "ok", f"{user} ({GROUP[role]}): privileges as expected"))
+    return checks
 
 
 # --- lag -------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from schemas.base import CloudEvent
 from services import manual_actions
 from services.cli.commands import CommandError, reachable_kafka
 from services.cli.output import info, table
+from services.connections import ServiceUnreachable
+from services.database_roles import login_of, login_refused
 from services.kafka_io import EventProducer
 from services.settings import get_settings
 
@@ -66,7 +68,16 @@ def _reports() -> Any:
     from projections.reports import Reports
 
     settings = get_settings()
-    return Reports(settings.database_url, settings.read_schema)
+    url = settings.role_database_url("reader")
+    try:
+        return Reports(url, settings.read_schema)
+    except ServiceUnreachable as exc:
+        if not login_refused(exc.reason):
+            raise
+        raise CommandError(
+            f"PostgreSQL refused the reader's login {login_of(url).user} ({exc.reason}):"
+            " `o2c db migrate` creates it, with the password of O2C_READER_DATABASE_URL"
+        ) from None
 
 
 def report_command(args: argparse.Namespace) -> int:

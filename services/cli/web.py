@@ -49,11 +49,15 @@ def register(sub: Any) -> None:
 
 
 def _users() -> Any:
-    from projections.migrate import migrate
+    from projections.migrate import MigrationError, migrate
     from services.web.users import Users
 
     settings = get_settings()
-    migrate(settings.database_url, settings.read_schema)
+    # An administrator's command: the owner's URL, as for `o2c db migrate`.
+    try:
+        migrate(settings.database_url, settings.read_schema, logins=settings.role_database_urls())
+    except MigrationError as exc:
+        raise CommandError(str(exc)) from None
     return Users(settings.database_url, settings.read_schema)
 
 
@@ -92,7 +96,8 @@ def users_disable(args: argparse.Namespace) -> int:
 def web_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from projections.migrate import migrate
+    from projections.migrate import MigrationError
+    from services.cli.db import migrated
     from services.web.app import create_app
 
     settings = get_settings()
@@ -108,14 +113,22 @@ def web_serve(args: argparse.Namespace) -> int:
         )
     if len(secret) < 16:
         raise CommandError("O2C_WEB_SECRET is too short: give at least 16 characters")
+
     # Like the worker and the projections, a workbench started before its database waits.
-    ready = wait_for(
-        lambda: migrate(settings.database_url, settings.read_schema) or True,
-        "o2c web",
-        log,
-        bootstrap=settings.kafka_bootstrap,
-        conninfo=settings.database_url,
-    )
+    def ready_schema() -> bool:
+        migrated(settings, "web")
+        return True
+
+    try:
+        ready = wait_for(
+            ready_schema,
+            "o2c web",
+            log,
+            bootstrap=settings.kafka_bootstrap,
+            conninfo=settings.role_database_url("web"),
+        )
+    except MigrationError as exc:
+        raise CommandError(str(exc)) from None
     if ready is None:
         return 0
     host = args.host or settings.web_host

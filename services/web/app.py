@@ -61,8 +61,11 @@ class Workbench:
     def __init__(self, settings: Settings, publish: Publisher) -> None:
         self.settings = settings
         self.publish = publish
-        self.read = ReadModels(settings.database_url, settings.read_schema)
-        self.users = Users(settings.database_url, settings.read_schema)
+        # The web role: it reads the views and the tables it shows, writes only its users
+        # and its actions (docs/operations.md, "Database roles").
+        conninfo = settings.role_database_url("web")
+        self.read = ReadModels(conninfo, settings.read_schema)
+        self.users = Users(conninfo, settings.read_schema)
         self.limiter = LoginLimiter()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.filters["money"] = i18n.format_amount

@@ -100,7 +100,10 @@ def filled_schema(services: Services, worker: RunningWorker) -> Iterator[str]:
 def _run(
     services: Services, schema: str, text: str, variables: list[dict[str, Any]]
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-    with psycopg.connect(services.database_url, autocommit=True) as conn:
+    from services.database_roles import login_url
+
+    # As Grafana's data source connects: the reader, who may read the views and no table.
+    with psycopg.connect(login_url(services.database_url, "reader"), autocommit=True) as conn:
         # Grafana's user has no search_path of ours: only the schema-qualified names work.
         conn.execute("SET search_path TO pg_catalog")
 
