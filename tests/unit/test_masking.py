@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.masking import (
     contains_card_number,
     is_card_number,
+    is_iban,
     luhn_valid,
     mask_account,
     mask_card_numbers,
+    mask_ibans,
 )
 
 # Public test numbers of the card schemes (never issued to anyone).
@@ -78,3 +81,58 @@ def test_is_card_number_agrees_with_its_definition(text: str) -> None:
     digits = text.replace(" ", "").replace("-", "")
     expected = 13 <= len(digits) <= 19 and luhn_valid(digits)
     assert is_card_number(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # A card followed by its expiry date or CVV: the groups after it are not taken
+        # for part of it (a greedy reading of 18 digits fails Luhn and left it in full).
+        ("4111 1111 1111 1111 12/28", "**** **** **** 1111 12/28"),
+        ("card 4111111111111111 5", "card ************1111 5"),
+        ("1-4111111111111111", "1-************1111"),
+        ("卡号４１１１１１１１１１１１１１１１", "卡号************１１１１"),  # full-width digits
+    ],
+)
+def test_a_card_number_beside_other_digit_groups_is_still_masked(text: str, masked: str) -> None:
+    assert mask_card_numbers(text) == (masked, 1)
+
+
+def test_a_kept_span_leaves_the_card_number_it_overlaps() -> None:
+    text = "ORD-4111111111111111 and 5555555555554444"
+    assert mask_card_numbers(text, keep=[(0, 20)]) == (
+        "ORD-4111111111111111 and ************4444",
+        1,
+    )
+
+
+@given(
+    st.lists(st.integers(0, 10**6).map(str), max_size=3),
+    st.text(alphabet="0123456789", min_size=12, max_size=18),
+    st.lists(st.integers(0, 10**6).map(str), max_size=3),
+)
+def test_a_card_number_among_other_numbers_never_shows_more_than_four_digits(
+    before: list[str], body: str, after: list[str]
+) -> None:
+    card = _with_check_digit(body)
+    masked, count = mask_card_numbers(" ".join([*before, card, *after]))
+    assert count >= 1
+    shown = masked.split(" ")[len(before)]
+    assert shown.count("*") >= len(card) - 4
+    assert mask_card_numbers(masked) == (masked, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("from NL91 ABNA 0417 1643 00 PAID", "from **** **** **** **43 00 PAID"),
+        ("DE89370400440532013000.", "******************3000."),
+        ("NL91 ABNA 0417 1643 01", "NL91 ABNA 0417 1643 01"),  # fails the mod-97 check
+        ("PO-2026-11-02", "PO-2026-11-02"),
+    ],
+)
+def test_ibans_in_text_are_masked_to_their_last_four_when_they_pass_mod_97(
+    text: str, masked: str
+) -> None:
+    assert mask_ibans(text) == masked
+    assert is_iban("GB82 WEST 1234 5698 7654 32")
