@@ -260,6 +260,7 @@ class OrderMatchedData(EventData):
 
 class BalanceChangedData(EventData):
     money_fields = ("receivable", "paid", "refunded", "settled", "open_balance")
+    free_text_fields = ("region",)  # the order's, copied
     order_id: Identifier
     customer_id: Identifier | None = None
     currency: CurrencyCode
