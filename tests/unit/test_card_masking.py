@@ -269,3 +269,34 @@ def test_a_dead_letter_of_bytes_that_are_no_event_masks_card_numbers_wherever() 
         stored = base64.b64decode(letter.data.original_value)
         assert CARD.encode() not in stored
         assert stored.endswith(b"************1111" + (b" end" if b"end" in value else b""))
+
+
+class _Recorder:
+    """Stands in for the producer: what `publish` would send."""
+
+    def __init__(self) -> None:
+        self.sent: list[CloudEvent] = []
+
+    def send(self, event: CloudEvent) -> None:
+        self.sent.append(event)
+
+    def flush(self) -> int:
+        return len(self.sent)
+
+
+def test_a_card_number_typed_into_a_resolution_note_is_masked_before_publishing() -> None:
+    from services import manual_actions
+
+    found = {"mismatch_id": "mm-1", "reason": "OVERPAID", "status": "open",
+             "order_id": "ORD-1", "payment_id": None, "payout_id": None, "line_id": None,
+             "customer_id": "C-1"}  # fmt: skip
+    note = f"refunded to card {SPACED}"
+    event = manual_actions.resolution(
+        found, note, by="ann", source="web", now=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    out = _Recorder()
+    manual_actions.publish(out, [event])  # type: ignore[arg-type]
+    (sent,) = out.sent
+    assert isinstance(sent, ev.MismatchResolved)
+    assert sent.data.note == "refunded to card **** **** **** 1111"
+    assert sent.id == event.id
