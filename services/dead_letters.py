@@ -33,12 +33,16 @@ class DeadLetter:
 
 def read_dead_letters(bootstrap: str, idle_seconds: float = 2.0) -> list[DeadLetter]:
     letters = []
+    seen: set[str] = set()
     for msg in read_until_idle(bootstrap, [DEAD_LETTER.name], idle_seconds):
         try:
             event = decode(msg.value() or b"", max_bytes=OUTPUT_MAX_MESSAGE_BYTES)
         except InvalidEvent:
             continue  # only o2c-matcher writes here; anything else is not ours to replay
-        if isinstance(event, ev.EventRejected):
+        # The same id twice is one dead letter sent again (a redelivered batch, at least
+        # once): shown and replayed once.
+        if isinstance(event, ev.EventRejected) and event.id not in seen:
+            seen.add(event.id)
             letters.append(DeadLetter(event))
     return letters
 
