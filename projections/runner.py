@@ -36,7 +36,7 @@ from services.connections import (
     wait_for,
 )
 from services.kafka_io import EventProducer
-from services.runtime.edge import RawMessage, accept, rejection
+from services.runtime.edge import RawMessage, admit, card_masking, rejection
 
 log = logging.getLogger(__name__)
 
@@ -358,11 +358,14 @@ class ProjectionRunner:
                     letters.append(rejection(raw(m), exc, self.source))
                     continue
                 if event.type in PROJECTED_TYPES:
+                    # The worker masked what it built from; a person's note has its own.
+                    event, _found = card_masking().event(event)
                     events.append((event, int(m.offset() or 0)))
                 continue
             message = raw(m)
             try:
-                event = accept(message)
+                # The worker's edge step: the same masking; the worker warns the producer.
+                message, event = admit(message, warn=False)
             except InvalidEvent as exc:
                 letters.append(rejection(message, exc, self.source))
                 continue

@@ -41,6 +41,12 @@ class EventData(Model):
     """The `data` of one event type. `money_fields` must fit the event's `currency`."""
 
     money_fields: ClassVar[tuple[str, ...]] = ()
+    # Strings people or upstream systems write freely, where a card number may turn up:
+    # masked at the edge (services/card_masking.py). Every other string field of an input
+    # is an identifier, a code or an account number that matching reads as sent, and is
+    # named in `kept_text_fields` unless it is an `Identifier` (tests enforce the split).
+    free_text_fields: ClassVar[tuple[str, ...]] = ()
+    kept_text_fields: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
     def _amounts_fit_their_currency(self) -> Self:

@@ -59,6 +59,10 @@ OrderStatus = Literal[
 
 class CustomerUpsertedData(EventData):
     money_fields = ("credit_limit",)
+    # Names are how payers are recognised (masked the same way on both sides, so names
+    # still compare); bank_accounts are looked up as sent (masked only on display).
+    free_text_fields = ("name", "region", "segment", "payer_names")
+    kept_text_fields = ("currency", "bank_accounts")
     customer_id: Identifier
     name: Text
     credit_limit: Amount | None = None
@@ -84,6 +88,8 @@ class OrderLine(Model):
 
 class OrderPlacedData(EventData):
     money_fields = ("total_amount",)
+    free_text_fields = ("region",)
+    kept_text_fields = ("channel", "currency")  # codes that policies and reports group by
     order_id: Identifier
     customer_id: Identifier
     channel: Channel
@@ -97,6 +103,8 @@ class OrderPlacedData(EventData):
 
 class OrderAmendedData(EventData):
     money_fields = ("total_amount",)
+    free_text_fields = ("reason",)
+    kept_text_fields = ("currency",)
     order_id: Identifier
     total_amount: Amount
     # Optional addition to the contract: lets the edge check the decimals of total_amount.
@@ -105,12 +113,14 @@ class OrderAmendedData(EventData):
 
 
 class OrderCancelledData(EventData):
+    free_text_fields = ("reason",)
     order_id: Identifier
     reason: Text | None = None
 
 
 class InvoiceIssuedData(EventData):
     money_fields = ("amount",)
+    kept_text_fields = ("currency",)
     invoice_id: Identifier
     order_id: Identifier
     customer_id: Identifier
@@ -122,6 +132,7 @@ class InvoiceIssuedData(EventData):
 
 class CreditNoteIssuedData(EventData):
     money_fields = ("amount",)
+    kept_text_fields = ("currency",)
     credit_note_id: Identifier
     invoice_id: Identifier
     order_id: Identifier
@@ -132,6 +143,9 @@ class CreditNoteIssuedData(EventData):
 
 class PaymentCapturedData(EventData):
     money_fields = ("amount", "fee_amount")
+    # The reference is searched for order ids: a number a reference pattern takes is kept.
+    free_text_fields = ("reference",)
+    kept_text_fields = ("method", "provider", "currency")
     payment_id: Identifier
     order_id: Identifier | None = None
     customer_id: Identifier | None = None
@@ -146,6 +160,8 @@ class PaymentCapturedData(EventData):
 
 class PaymentReversedData(EventData):
     money_fields = ("amount",)
+    free_text_fields = ("reason",)
+    kept_text_fields = ("currency",)
     payment_id: Identifier
     order_id: Identifier | None = None
     amount: Amount
@@ -155,6 +171,7 @@ class PaymentReversedData(EventData):
 
 class RefundIssuedData(EventData):
     money_fields = ("amount",)
+    kept_text_fields = ("currency",)
     refund_id: Identifier
     order_id: Identifier
     payment_id: Identifier | None = None
@@ -165,6 +182,7 @@ class RefundIssuedData(EventData):
 
 class ChargebackOpenedData(EventData):
     money_fields = ("amount",)
+    kept_text_fields = ("currency",)
     chargeback_id: Identifier
     payment_id: Identifier
     order_id: Identifier
@@ -189,6 +207,7 @@ class PayoutItem(Model):
 
 class PayoutReportedData(EventData):
     money_fields = ("gross_amount", "fee_amount", "net_amount", "items[].gross", "items[].fee")
+    kept_text_fields = ("currency",)
     payout_id: Identifier
     provider: Identifier
     currency: CurrencyCode
@@ -201,6 +220,12 @@ class PayoutReportedData(EventData):
 
 class BankLineBookedData(EventData):
     money_fields = ("amount",)
+    # remittance_info is searched for payout, order and invoice ids: a number a reference
+    # pattern takes there is kept. end_to_end_id and bank_reference are references the
+    # payer's and our bank assign (searched too, kept); counterparty_account is looked up
+    # as sent, to find the payer (masked only on display).
+    free_text_fields = ("counterparty_name", "remittance_info")
+    kept_text_fields = ("currency", "counterparty_account", "end_to_end_id", "bank_reference")
     line_id: Identifier
     account_id: Identifier
     booking_date: date
@@ -235,6 +260,7 @@ class OrderMatchedData(EventData):
 
 class BalanceChangedData(EventData):
     money_fields = ("receivable", "paid", "refunded", "settled", "open_balance")
+    free_text_fields = ("region",)  # the order's, copied
     order_id: Identifier
     customer_id: Identifier | None = None
     currency: CurrencyCode
@@ -279,6 +305,7 @@ class PaymentSettledData(EventData):
 
 class WriteoffAppliedData(EventData):
     money_fields = ("amount",)
+    free_text_fields = ("reason",)
     order_id: Identifier
     amount: SignedAmount
     currency: CurrencyCode
@@ -319,6 +346,7 @@ class MismatchDetectedData(EventData):
 
 
 class MismatchResolvedData(EventData):
+    free_text_fields = ("note",)  # typed by a person resolving it by hand
     mismatch_id: Identifier
     resolution: Literal["auto", "manual"]
     note: Text | None = None
@@ -336,6 +364,8 @@ class MismatchResolvedData(EventData):
 
 class MismatchAssignedData(EventData):
     """A person took a mismatch on; carries the detection's key fields (same partition)."""
+
+    free_text_fields = ("note",)
 
     mismatch_id: Identifier
     assignee: Identifier

@@ -1,4 +1,9 @@
-"""Inspecting and replaying the dead-letter topic."""
+"""Inspecting and replaying the dead-letter topic.
+
+A dead letter's original bytes and reason hold no card numbers (the edge masked them:
+services/runtime/edge.py, `rejection`); account numbers and IBANs are kept for a replay and
+masked where people look (`o2c dlq show` without --reveal, services/display_masking.py).
+"""
 
 from __future__ import annotations
 
@@ -28,12 +33,16 @@ class DeadLetter:
 
 def read_dead_letters(bootstrap: str, idle_seconds: float = 2.0) -> list[DeadLetter]:
     letters = []
+    seen: set[str] = set()
     for msg in read_until_idle(bootstrap, [DEAD_LETTER.name], idle_seconds):
         try:
             event = decode(msg.value() or b"", max_bytes=OUTPUT_MAX_MESSAGE_BYTES)
         except InvalidEvent:
             continue  # only o2c-matcher writes here; anything else is not ours to replay
-        if isinstance(event, ev.EventRejected):
+        # The same id twice is one dead letter sent again (a redelivered batch, at least
+        # once): shown and replayed once.
+        if isinstance(event, ev.EventRejected) and event.id not in seen:
+            seen.add(event.id)
             letters.append(DeadLetter(event))
     return letters
 
@@ -62,6 +71,9 @@ def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
     """Publish each original message again, unchanged, to its original topic and key.
 
     A message that is still invalid is rejected again by the worker, with its reason.
+    The bytes are the dead letter's, in which the edge masked card numbers in free-text
+    fields (services/card_masking.py): the replayed event carries the masked text, as it
+    would have once accepted; identifiers and keys were kept, so it matches the same.
     """
     out = EventProducer(bootstrap)
     for letter in letters:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# Counted by the worker and the projections alike, so defined beside the masking.
+from services.card_masking import CARD_NUMBERS_MASKED as CARD_NUMBERS_MASKED
 from services.metrics_endpoint import serve as serve  # the worker's endpoint
 
 EVENTS_IN = Counter("o2c_events_processed_total", "Input events processed", ["processor", "type"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import logging
 import sys
 import uuid
 from collections import Counter
@@ -26,11 +28,14 @@ from schemas.topics import (
 )
 from services.cli.output import info, table
 from services.connections import require_kafka
-from services.dead_letters import read_dead_letters, replay, select
+from services.dead_letters import DeadLetter, read_dead_letters, replay, select
+from services.display_masking import mask_data, mask_key, mask_message_value, mask_text
 from services.jsonl import describe_errors, read_file
 from services.kafka_io import EventProducer, ensure_topics, read_until_idle
 from services.settings import get_settings
 from services.summary import Summary
+
+log = logging.getLogger(__name__)
 
 
 class CommandError(Exception):
@@ -121,7 +126,8 @@ def tail(args: argparse.Namespace) -> int:
     for msg in read_until_idle(
         reachable_kafka(), [topic.name], idle, from_beginning=args.from_beginning
     ):
-        value = msg.value() or b""
+        # Shown with account numbers, IBANs and card numbers masked (docs/operations.md).
+        value = mask_message_value(msg.value() or b"")
         if args.json:
             sys.stdout.buffer.write(value + b"\n")
         else:
@@ -134,10 +140,10 @@ def _one_line(partition: int, offset: int, value: bytes) -> str:
     try:
         event = decode(value)
     except InvalidEvent as exc:
-        return f"{partition:>3}:{offset:<8} (invalid: {exc})"
+        return f"{partition:>3}:{offset:<8} (invalid: {mask_text(str(exc))})"
     fields = " ".join(
         f"{k}={v}"
-        for k, v in event.data.model_dump(mode="json").items()
+        for k, v in mask_data(event.type, event.data.model_dump(mode="json")).items()
         if v not in (None, [], ()) and not isinstance(v, list | dict)
     )
     return f"{partition:>3}:{offset:<8} {event.type:<30} {fields}"
@@ -222,8 +228,8 @@ def dlq_list(args: argparse.Namespace) -> int:
             letter.event.data.rejected_at.isoformat(timespec="seconds"),
             f"{letter.event.data.original_topic}/{letter.event.data.partition}"
             f"@{letter.event.data.offset}",
-            _shorten(letter.event.data.original_key or "-", 24),
-            _shorten(letter.event.data.error, 80),
+            _shorten(_shown_key(letter) or "-", 24),
+            _shorten(mask_text(letter.event.data.error), 80),
         )
         for letter in letters
     ]
@@ -238,16 +244,37 @@ def dlq_show(args: argparse.Namespace) -> int:
         found = "no dead letter" if not letters else f"{len(letters)} dead letters"
         raise CommandError(f"{found} with id {args.id!r}; see `o2c dlq list`")
     (letter,) = letters
-    data = letter.event.data
-    print(f"id:           {letter.id}")
-    print(f"rejected at:  {data.rejected_at.isoformat()}")
-    print(f"from:         {data.original_topic} partition {data.partition} offset {data.offset}")
-    print(f"key:          {data.original_key}")
-    print(f"event id:     {letter.event.causationid or '-'}")
-    print(f"reason:       {data.error}")
-    print(f"value ({len(letter.original_value)} bytes):")
-    print(_readable(letter.original_value))
+    if args.reveal:
+        # Who looked and when: the log is where an audit of personal data looks.
+        log.warning(
+            "o2c dlq show --reveal: dead letter %s shown unmasked to OS user %s at %s",
+            letter.id,
+            getpass.getuser(),
+            datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+    print("\n".join(shown_dead_letter(letter, reveal=args.reveal)))
     return 0
+
+
+def shown_dead_letter(letter: DeadLetter, *, reveal: bool = False) -> list[str]:
+    """`o2c dlq show`'s lines: account numbers, IBANs and card numbers masked in the key,
+    the reason and the original bytes unless `reveal`."""
+    data = letter.event.data
+    value = letter.original_value
+    return [
+        f"id:           {letter.id}",
+        f"rejected at:  {data.rejected_at.isoformat()}",
+        f"from:         {data.original_topic} partition {data.partition} offset {data.offset}",
+        f"key:          {data.original_key if reveal else _shown_key(letter)}",
+        f"event id:     {letter.event.causationid or '-'}",
+        f"reason:       {data.error if reveal else mask_text(data.error)}",
+        f"value ({len(value)} bytes{'' if reveal else ', masked: --reveal shows it'}):",
+        _readable(value if reveal else mask_message_value(value)),
+    ]
+
+
+def _shown_key(letter: DeadLetter) -> str | None:
+    return mask_key(letter.event.data.original_topic, letter.event.data.original_key)
 
 
 def _readable(value: bytes) -> str:
@@ -265,7 +292,8 @@ def dlq_replay(args: argparse.Namespace) -> int:
         return 0
     if args.dry_run:
         for letter in letters:
-            print(f"{letter.id[:8]}  {letter.event.data.original_topic}  {letter.event.data.error}")
+            data = letter.event.data
+            print(f"{letter.id[:8]}  {data.original_topic}  {mask_text(data.error)}")
         info(f"{len(letters)} dead letters would be replayed")
         return 0
     replayed = replay(bootstrap, letters)

@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_list = dlq_sub.add_parser("list", help="one line per dead letter")
     dlq_show = dlq_sub.add_parser("show", help="one dead letter in full, with its original bytes")
     dlq_show.add_argument("id", help="the dead letter's id, or a unique prefix of it")
+    dlq_show.add_argument(
+        "--reveal",
+        action="store_true",
+        help="show account numbers and IBANs unmasked (logged, with the OS user)",
+    )
     dlq_replay = dlq_sub.add_parser(
         "replay", help="publish dead letters again to their original topic, once fixed upstream"
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.importers import swift_mt
 from services.importers.bai2_format import import_bai2
-from services.importers.batch import ImportBatch, Skipped
+from services.importers.batch import ImportBatch, Skipped, with_card_numbers_masked
 from services.importers.camt import import_camt
 from services.importers.csv_mapping import load_mapping, parse_csv
 from services.importers.errors import ImportFailed
@@ -90,8 +90,8 @@ def parse_bank(
         events = bank_line_events(entries, source=f"o2c-import/{format}")
     except InvalidEntry as exc:
         raise ImportFailed(name, exc.where, f"invalid bank line: {exc.problem}") from None
-    return ImportBatch(
-        name, format, tuple(e for e, _ in events), tuple(skipped), checks=tuple(checks)
+    return with_card_numbers_masked(
+        ImportBatch(name, format, tuple(e for e, _ in events), tuple(skipped), checks=tuple(checks))
     )
 
 

@@ -63,7 +63,7 @@ from schemas.topics import (
 from services import kafka_io, metrics
 from services.connections import ServiceUnreachable, require_kafka, wait_for
 from services.runtime.delivery import Delivery
-from services.runtime.edge import RawMessage, accept
+from services.runtime.edge import RawMessage, admit, masked_value
 from services.runtime.partitioning import partition_of
 from services.runtime.processor import (
     Outputs,
@@ -355,7 +355,7 @@ class Runtime:
             if headers:
                 raw = RawMessage(topic, partition, offset, key, raw.value, raw.timestamp, headers)
         try:
-            event = accept(raw)
+            raw, event = admit(raw)  # card numbers masked before any task sees the record
         except InvalidEvent as problem:
             send_dead_letter(self.delivery, raw, problem, self.settings.source)
             return
@@ -374,10 +374,14 @@ class Runtime:
             (ORIGIN_PARTITION, str(message.partition()).encode()),
             (ORIGIN_OFFSET, str(message.offset()).encode()),
         ]
+        at = RawMessage(
+            topic, message.partition() or 0, message.offset() or 0, message.key(),
+            message.value(), _timestamp(message), headers,
+        )  # fmt: skip
         self.delivery.produce(
             self.rerouted.name,
             message.key(),
-            message.value(),
+            masked_value(at),  # an internal copy of ours: no card numbers in it
             partition=partition,
             headers=[*headers, *origin],
         )

@@ -28,6 +28,7 @@ from starlette.templating import Jinja2Templates
 from schemas.base import CloudEvent
 from services import manual_actions
 from services.cli.reports import render
+from services.display_masking import DISPLAY_FILTERS
 from services.kafka_io import EventProducer
 from services.settings import Settings
 from services.web import i18n
@@ -71,6 +72,8 @@ class Workbench:
         self.templates.env.filters["money"] = i18n.format_amount
         self.templates.env.filters["rate"] = i18n.format_rate
         self.templates.env.filters["when"] = _when
+        # `account` and `masked`: docs/operations.md, "Personal and card data".
+        self.templates.env.filters.update(DISPLAY_FILTERS)
 
     # --- plumbing -------------------------------------------------------------------------
 

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.masking import (
     contains_card_number,
     is_card_number,
+    is_iban,
     luhn_valid,
     mask_account,
     mask_card_numbers,
+    mask_ibans,
+    payment_brand_prefix,
 )
 
 # Public test numbers of the card schemes (never issued to anyone).
 TEST_CARDS = ["4111111111111111", "5555555555554444", "378282246310005", "6011111111111117"]
+
+
+# Card number bodies: a payment brand's first digit (2-6), then 11-17 more digits.
+CARD_BODIES = st.builds(
+    str.__add__, st.sampled_from("23456"), st.text(alphabet="0123456789", min_size=11, max_size=17)
+)
 
 
 def _with_check_digit(body: str) -> str:
@@ -55,7 +65,7 @@ def test_digits_that_fail_luhn_or_sit_inside_an_iban_or_a_longer_number_are_left
 
 
 @given(
-    st.text(alphabet="0123456789", min_size=12, max_size=18),
+    CARD_BODIES,
     st.text(alphabet="abc .,:", max_size=8),
     st.text(alphabet="xyz .,:", max_size=8),
 )
@@ -76,5 +86,89 @@ def test_every_luhn_valid_13_to_19_digit_number_is_masked_and_masking_twice_chan
 @given(st.text(alphabet="0123456789 -", max_size=25))
 def test_is_card_number_agrees_with_its_definition(text: str) -> None:
     digits = text.replace(" ", "").replace("-", "")
-    expected = 13 <= len(digits) <= 19 and luhn_valid(digits)
+    expected = 13 <= len(digits) <= 19 and payment_brand_prefix(digits) and luhn_valid(digits)
     assert is_card_number(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # A card followed by its expiry date or CVV: the groups after it are not taken
+        # for part of it (a greedy reading of 18 digits fails Luhn and left it in full).
+        ("4111 1111 1111 1111 12/28", "**** **** **** 1111 12/28"),
+        ("card 4111111111111111 5", "card ************1111 5"),
+        ("1-4111111111111111", "1-************1111"),
+        ("卡号４１１１１１１１１１１１１１１１", "卡号************１１１１"),  # full-width digits
+    ],
+)
+def test_a_card_number_beside_other_digit_groups_is_still_masked(text: str, masked: str) -> None:
+    assert mask_card_numbers(text) == (masked, 1)
+
+
+def test_a_kept_span_leaves_the_card_number_it_overlaps() -> None:
+    text = "ORD-4111111111111111 and 5555555555554444"
+    assert mask_card_numbers(text, keep=[(0, 20)]) == (
+        "ORD-4111111111111111 and ************4444",
+        1,
+    )
+
+
+@given(
+    st.lists(st.integers(0, 10**6).map(str), max_size=3),
+    CARD_BODIES,
+    st.lists(st.integers(0, 10**6).map(str), max_size=3),
+)
+def test_a_card_number_among_other_numbers_never_shows_more_than_four_digits(
+    before: list[str], body: str, after: list[str]
+) -> None:
+    card = _with_check_digit(body)
+    masked, count = mask_card_numbers(" ".join([*before, card, *after]))
+    assert count >= 1
+    shown = masked.split(" ")[len(before)]
+    assert shown.count("*") >= len(card) - 4
+    assert mask_card_numbers(masked) == (masked, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("from NL91 ABNA 0417 1643 00 PAID", "from **** **** **** **43 00 PAID"),
+        ("DE89370400440532013000.", "******************3000."),
+        ("NL91 ABNA 0417 1643 01", "NL91 ABNA 0417 1643 01"),  # fails the mod-97 check
+        ("PO-2026-11-02", "PO-2026-11-02"),
+    ],
+)
+def test_ibans_in_text_are_masked_to_their_last_four_when_they_pass_mod_97(
+    text: str, masked: str
+) -> None:
+    assert mask_ibans(text) == masked
+    assert is_iban("GB82 WEST 1234 5698 7654 32")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # References from the sample statements in tests/data that pass Luhn by chance.
+        "12160475 0050001631430920 ORDER",
+        "BETALINGSKENM.  173787046000009",
+        "FACTUUR * 173787046 000009",
+        "TNR: 179301073844398.000001",
+        "ref 7000000000000005",  # 7: petroleum cards, not a payment brand
+    ],
+)
+def test_a_luhn_valid_reference_without_a_payment_brands_prefix_is_left(text: str) -> None:
+    assert mask_card_numbers(text) == (text, 0)
+
+
+@pytest.mark.parametrize(
+    ("number", "brand"),
+    [
+        ("2221000000000009", "Mastercard 2-series"),
+        ("6200000000000005", "UnionPay"),
+        ("8100000000000008", "RuPay 81"),
+        ("9792000000000001", "Troy"),
+    ],
+)
+def test_payment_brands_beyond_the_big_four_are_card_numbers(number: str, brand: str) -> None:
+    card = _with_check_digit(number[:-1])
+    assert is_card_number(card), brand

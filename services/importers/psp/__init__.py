@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from services.importers.batch import ImportBatch
+from services.importers.batch import ImportBatch, with_card_numbers_masked
 from services.importers.errors import ImportFailed
 from services.importers.psp.adyen import parse_adyen
 from services.importers.psp.alipay import parse_alipay
@@ -34,4 +34,4 @@ def parse_psp(path: str | Path, provider: str) -> ImportBatch:
         )
     parsed = _PARSERS[provider](name, read_bytes(path))
     events = build_payouts(name, provider, parsed.rows, parsed.reported)
-    return ImportBatch(name, provider, tuple(events), parsed.skipped)
+    return with_card_numbers_masked(ImportBatch(name, provider, tuple(events), parsed.skipped))
