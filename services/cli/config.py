@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from services.cli.output import table
+from services.database_roles import ROLES
 from services.settings import FILE_SUFFIX, Settings, get_settings, variable
 
 MASK = "***"
@@ -65,9 +66,20 @@ def origin(field: str, environ: Mapping[str, str]) -> str:
 
 def rows(settings: Settings, environ: Mapping[str, str]) -> list[tuple[str, str, str]]:
     return [
-        (variable(field), _short(masked(getattr(settings, field))), origin(field, environ))
+        (variable(field), _short(masked(value)), where)
         for field in type(settings).model_fields
+        for value, where in [_effective(settings, field, environ)]
     ]
+
+
+def _effective(settings: Settings, field: str, environ: Mapping[str, str]) -> tuple[Any, str]:
+    """A process role's database URL left unset is derived from the owner's: show the URL
+    that process will use, not a dash."""
+    value, where = getattr(settings, field), origin(field, environ)
+    role = field.removesuffix("_database_url")
+    if value is None and role in ROLES:
+        return settings.role_database_url(role), f"derived from {variable('database_url')}"
+    return value, where
 
 
 def show_settings(_args: argparse.Namespace) -> int:

@@ -266,6 +266,18 @@ def test_config_show_lists_every_setting_with_where_it_came_from() -> None:
         assert secret not in text
 
 
+def test_config_show_prints_the_url_a_role_derives_from_the_owners_with_its_password_masked() -> (
+    None
+):
+    settings = secured(database_url="postgresql://o2c:s3cret@db:5433/o2c")
+    found = {name: (value, origin) for name, value, origin in rows(settings, {})}
+    value, origin = found["O2C_READER_DATABASE_URL"]
+    assert origin == "derived from O2C_DATABASE_URL"
+    assert "o2c_reader_login" in value
+    assert "password=***" in value
+    assert settings.role_database_url("reader") not in value
+
+
 # --- ACLs from the registry ------------------------------------------------------------------
 
 APP = "o2c-matcher"
