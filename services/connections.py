@@ -25,6 +25,7 @@ import psycopg
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from services.database_roles import login_refused
 from services.settings import Settings, get_settings
 
 Service = Literal["Kafka", "PostgreSQL"]
@@ -74,6 +75,14 @@ class ServiceUnreachable(Exception):
         self.reason = reason
 
     def __str__(self) -> str:
+        # The server answered and refused who we are: nothing is down, `make up` won't help.
+        if self.service == "PostgreSQL" and login_refused(self.reason):
+            return (
+                f"PostgreSQL at {self.address} refused the login ({self.reason}): "
+                "`o2c db migrate` creates each process's login; else set that process's URL "
+                "(O2C_DATABASE_URL, or O2C_PROJECTOR_/O2C_READER_/O2C_WEB_DATABASE_URL) to a "
+                "user and password the server knows"
+            )
         return (
             f"{self.service} is not reachable at {self.address} ({self.reason}): start the "
             f"local stack with `make up`, or set {_VARIABLE[self.service]} to where it runs"

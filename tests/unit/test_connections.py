@@ -184,3 +184,17 @@ def test_the_reason_is_what_librdkafka_said_without_its_broker_prefix(
     from services.connections import _reason
 
     assert _reason([KafkaError(KafkaError._TRANSPORT, said)], "fallback") == reason
+
+
+def test_a_refused_database_login_says_to_create_the_logins_not_to_start_the_stack() -> None:
+    refused = str(
+        ServiceUnreachable(
+            "PostgreSQL", "db:5432/o2c", 'password authentication failed for user "o2c_web_login"'
+        )
+    )
+    assert "refused the login" in refused
+    assert "o2c db migrate" in refused
+    assert "O2C_WEB_DATABASE_URL" in refused
+    assert "make up" not in refused
+    down = str(ServiceUnreachable("PostgreSQL", "db:5432/o2c", "Connection refused"))
+    assert "make up" in down
