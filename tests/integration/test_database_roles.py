@@ -173,7 +173,7 @@ def test_migrate_creates_the_users_named_in_the_role_urls(services: Services) ->
         rows = {
             line.split()[1]: line for line in doctor.stdout.splitlines() if line.startswith("role ")
         }
-        assert set(rows) == set(ROLES)
+        assert set(rows) == set(ROLES), doctor.stdout + doctor.stderr
         assert all(" ok " in line for line in rows.values()), doctor.stdout
         assert user in rows["reader"]
     finally:
