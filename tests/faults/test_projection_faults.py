@@ -55,6 +55,7 @@ pytestmark = pytest.mark.faults
 ORDERS = 1500
 CHANGES = 4  # balance changes per order
 PROBE = 60  # events published once the fault is over
+SESSION_TIMEOUT = 10  # seconds (the default is 30)
 COMPARED_TABLES = (*PROJECTED_TABLES, "timeline", "exception_queue")
 
 
@@ -92,7 +93,13 @@ def start_projection(services: Services, tmp_path: Path) -> Iterator[Callable[[s
 
     def start(schema: str) -> Projection:
         log = tmp_path / "projection.log"
-        env = service_env(services, O2C_READ_SCHEMA=schema, O2C_PROJECTION_BATCH_MAX="200")
+        # A restarted process gets its partitions once the killed one's session is over.
+        env = service_env(
+            services,
+            O2C_READ_SCHEMA=schema,
+            O2C_PROJECTION_BATCH_MAX="200",
+            O2C_SESSION_TIMEOUT_SECONDS=str(SESSION_TIMEOUT),
+        )
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [O2C, "projections", "run"],
