@@ -125,10 +125,16 @@ class ProjectionRunner:
         self._lag_observed = 0.0
         self.positions: dict[Position, int] = {}
         self.stopping = False  # set from another thread (or a signal handler) to end `run`
+        from services.settings import get_settings
+
+        # A killed process's partitions wait this long for it (librdkafka's default: 45 s).
+        session = get_settings().session_timeout_seconds
         self.consumer = Consumer(
             kafka_config(bootstrap)
             | {
                 "group.id": group_id or f"o2c-projection-{schema}-{projection}",
+                "session.timeout.ms": int(session * 1000),
+                "heartbeat.interval.ms": int(min(3.0, session / 3) * 1000),
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",

@@ -163,7 +163,8 @@ class Settings(BaseSettings):
     # The most records a worker takes from the consumer, and a task handles, per batch; a
     # batch's state is recorded once its outputs are acknowledged.
     batch_max_events: int = 1000
-    # How long the broker waits for a silent worker before giving its partitions to others.
+    # How long the broker waits for a silent worker (or projections process) before giving
+    # its partitions to others.
     session_timeout_seconds: float = 30.0
     # CloudEvents `source` of everything o2c-matcher writes.
     source: str = "o2c-matcher"

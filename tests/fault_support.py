@@ -203,15 +203,20 @@ def _parent(pid: int) -> int:
 
 
 def start_local_stack() -> None:
-    """`deploy/local/stack up`: starts what is stopped and waits until it answers."""
+    """`deploy/local/stack up`: starts what is stopped and waits until it answers, with the
+    settings the stack was started with (its proxied listener, when it has one)."""
     _stack_up({})
 
 
 def _stack_up(settings: dict[str, str]) -> None:
     # A broker killed with SIGKILL recovers every log segment it had not flushed: on a
-    # busy machine that can take longer than the stack's default 120 s.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("O2C_KAFKA_PROXIED_")}
-    env.update(settings, O2C_STACK_DIR=str(stack_dir()), O2C_STACK_TIMEOUT="300")
+    # busy machine that can take longer than the stack's default 120 s. The environment's
+    # O2C_KAFKA_PROXIED_* are how the stack was started: a `stack up` without them would
+    # write the broker's config without that listener.
+    env = dict(os.environ, O2C_STACK_DIR=str(stack_dir()), O2C_STACK_TIMEOUT="300")
+    env.update(settings)
+    for name in [k for k, v in env.items() if k.startswith("O2C_KAFKA_PROXIED_") and not v]:
+        del env[name]
     done = subprocess.run(
         [str(REPO / "deploy/local/stack"), "up"],
         stdout=subprocess.DEVNULL,
@@ -223,13 +228,58 @@ def _stack_up(settings: dict[str, str]) -> None:
     assert done.returncode == 0, f"deploy/local/stack up failed:\n{done.stderr[-4000:]}"
 
 
+def proxied_listener() -> tuple[int, int] | None:
+    """(the port of the broker's proxied listener, the port it advertises) when the stack
+    was started with one (`make test-faults` does: tests/faults/own-stack), else None."""
+    listener = os.environ.get("O2C_KAFKA_PROXIED_PORT")
+    advertised = os.environ.get("O2C_KAFKA_PROXIED_ADVERTISED_PORT")
+    if not listener or not advertised:
+        return None
+    return int(listener), int(advertised)
+
+
 def restart_local_kafka(**settings: str) -> None:
     """The local stack's broker stopped (SIGTERM) and started again with `settings` (extra
-    O2C_* variables of deploy/local/stack, e.g. its proxied listener) or without any."""
+    O2C_* variables of deploy/local/stack, e.g. its proxied listener; "" unsets one) or
+    with those it was started with. A broker that is not running is only started."""
     from tests.runtime_support import stop_local_kafka
 
-    stop_local_kafka()
+    if (stack_dir() / "kafka" / "kafka.pid").exists():
+        with contextlib.suppress(AssertionError):  # the pid file names no running broker
+            stop_local_kafka()
     _stack_up(settings)
+
+
+# ---------------------------------------------------------------- the read side
+
+
+def start_projections_at_end(bootstrap: str, conninfo: str, schema: str) -> None:
+    """Both projections `o2c projections run` runs in `schema` (the read models and,
+    beside them, the timeline) start where their topics end now: they see only what the
+    test publishes, not the topics' history."""
+    from projections.runner import ProjectionRunner, end_positions, unique_group
+    from projections.timeline import TimelineRunner
+
+    for kind in (ProjectionRunner, TimelineRunner):
+        runner = kind(bootstrap, conninfo, schema, group_id=unique_group("flt-start"))
+        try:
+            runner.store.save_offsets(end_positions(bootstrap, kind.topics))
+        finally:
+            runner.close()
+
+
+def catch_up_projections(bootstrap: str, conninfo: str, schema: str) -> None:
+    """Both projections of `schema` run in this process until they have read everything
+    published so far: what a projection without a fault writes."""
+    from projections.runner import ProjectionRunner, end_positions, unique_group
+    from projections.timeline import TimelineRunner
+
+    for kind in (ProjectionRunner, TimelineRunner):
+        runner = kind(bootstrap, conninfo, schema, group_id=unique_group("flt-reference"))
+        try:
+            runner.run(until_offsets=end_positions(bootstrap, kind.topics), max_seconds=180)
+        finally:
+            runner.close()
 
 
 # ---------------------------------------------------------------- a slow, flaky network
@@ -278,8 +328,8 @@ class FlakyProxy:
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        source.settimeout(None)
         try:
+            source.settimeout(None)  # fails if a cut closed it already
             while True:
                 chunk = source.recv(65536)
                 if not chunk:

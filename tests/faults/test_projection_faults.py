@@ -8,6 +8,8 @@ quarters: the fault hits once the first batch of the first quarter is in and the
 quarter has just been published, so the projection has work in hand. It runs
 as `o2c projections run` (its own process group) in a schema of its own that starts where
 the topics end, with small batches so that the fault lands between batches and inside one.
+Both of the projections that command runs are compared: the read models and, beside them,
+the timeline (and its exception queue).
 """
 
 from __future__ import annotations
@@ -29,19 +31,23 @@ import pytest
 from psycopg import sql
 
 from projections.migrate import migrate
-from projections.runner import end_positions
+from projections.runner import PROJECTION, end_positions
 from projections.store import Position
+from projections.timeline import PROJECTION as TIMELINE
+from projections.timeline import TimelineRunner
 from schemas.base import CloudEvent
 from tests.conftest import Services, service_env
 from tests.factories import T0
 from tests.fault_support import (
     Figures,
+    catch_up_projections,
     kill_local_postgres,
     may_break_the_stack,
     record,
     start_local_stack,
+    start_projections_at_end,
 )
-from tests.projection_support import balance, catch_up, dump, publish, start_at_end
+from tests.projection_support import PROJECTED_TABLES, balance, dump, publish
 from tests.runtime_support import O2C, new_tag
 
 pytestmark = pytest.mark.faults
@@ -49,6 +55,8 @@ pytestmark = pytest.mark.faults
 ORDERS = 1500
 CHANGES = 4  # balance changes per order
 PROBE = 60  # events published once the fault is over
+SESSION_TIMEOUT = 10  # seconds (the default is 30)
+COMPARED_TABLES = (*PROJECTED_TABLES, "timeline", "exception_queue")
 
 
 @dataclass
@@ -85,7 +93,13 @@ def start_projection(services: Services, tmp_path: Path) -> Iterator[Callable[[s
 
     def start(schema: str) -> Projection:
         log = tmp_path / "projection.log"
-        env = service_env(services, O2C_READ_SCHEMA=schema, O2C_PROJECTION_BATCH_MAX="200")
+        # A restarted process gets its partitions once the killed one's session is over.
+        env = service_env(
+            services,
+            O2C_READ_SCHEMA=schema,
+            O2C_PROJECTION_BATCH_MAX="200",
+            O2C_SESSION_TIMEOUT_SECONDS=str(SESSION_TIMEOUT),
+        )
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [O2C, "projections", "run"],
@@ -133,12 +147,15 @@ def balance_changes(tag: str) -> list[CloudEvent]:
     return events
 
 
-def stored(services: Services, schema: str) -> dict[Position, int]:
+def stored(services: Services, schema: str, projection: str = PROJECTION) -> dict[Position, int]:
+    """Where `projection` of `schema` is (the read models'; the timeline keeps its own)."""
     with psycopg.connect(services.database_url, connect_timeout=5) as conn:
         rows = conn.execute(
-            sql.SQL("SELECT topic, partition, next_offset FROM {}.projection_offsets").format(
-                sql.Identifier(schema)
-            )
+            sql.SQL(
+                "SELECT topic, partition, next_offset FROM {}.projection_offsets"
+                " WHERE projection = %s"
+            ).format(sql.Identifier(schema)),
+            (projection,),
         ).fetchall()
     return {(str(t), int(p)): int(o) for t, p, o in rows}
 
@@ -150,12 +167,13 @@ def wait_reached(
     timeout: float,
     what: str,
     running: Projection,
+    projection: str = PROJECTION,
 ) -> None:
     deadline = time.monotonic() + timeout
     while True:
         assert running.alive(), f"the projection exited; log:\n{running.log_text()[-4000:]}"
         with contextlib.suppress(psycopg.OperationalError):
-            at = stored(services, schema)
+            at = stored(services, schema, projection)
             if all(at.get(pos, 0) >= end for pos, end in targets.items() if end > 0):
                 return
         assert time.monotonic() < deadline, f"{what} not reached after {timeout:.0f}s"
@@ -163,7 +181,8 @@ def wait_reached(
 
 
 def rows(services: Services, schema: str) -> Counter[tuple[str, tuple[Any, ...]]]:
-    return Counter((table, row) for table, found in dump(services, schema).items() for row in found)
+    found = dump(services, schema, COMPARED_TABLES)
+    return Counter((table, row) for table, rows in found.items() for row in rows)
 
 
 Fault = Callable[[Projection], tuple[Projection, float]]
@@ -178,8 +197,8 @@ def run_with_fault(
     fault: Fault,
 ) -> Figures:
     faulted, reference = schemas
-    start_at_end(services, faulted)
-    start_at_end(services, reference)
+    for schema in schemas:
+        start_projections_at_end(services.kafka_bootstrap, services.database_url, schema)
     events = balance_changes(new_tag())
     quarter, half = len(events) // 4, len(events) // 2
     origin = stored(services, faulted)
@@ -206,8 +225,10 @@ def run_with_fault(
     publish(services, events[half + PROBE :])
     everything = end_positions(services.kafka_bootstrap)
     wait_reached(services, faulted, everything, 300, "the whole stream", projection)
+    timeline_ends = end_positions(services.kafka_bootstrap, TimelineRunner.topics)
+    wait_reached(services, faulted, timeline_ends, 300, "the timeline's end", projection, TIMELINE)
     assert projection.alive(), projection.log_text()[-4000:]
-    catch_up(services, reference)
+    catch_up_projections(services.kafka_bootstrap, services.database_url, reference)
     expected, actual = rows(services, reference), rows(services, faulted)
     lost = sum((expected - actual).values())
     extra = sum((actual - expected).values())

@@ -23,6 +23,7 @@ from tests.fault_support import (
     FlakyProxy,
     kill_local_kafka,
     may_break_the_stack,
+    proxied_listener,
     record,
     restart_local_kafka,
     start_local_stack,
@@ -224,16 +225,23 @@ def test_the_broker_killed_mid_stream_and_started_again_loses_and_duplicates_not
 
 @pytest.fixture
 def proxied_broker(services: Services) -> Iterator[tuple[int, int]]:
-    """The broker started again with a second listener whose advertised port is free for a
-    proxy: (the listener's port, the advertised one). Restored afterwards."""
+    """(the broker's listener for the proxy, the port it advertises, where the proxy is to
+    listen). `make test-faults` starts its stack with that listener; on another stack of
+    this run's own the broker is started again with it, and always started again as it
+    was afterwards, whatever happened in between."""
     reason = may_break_the_stack(services.origin)
     if reason is not None:
         pytest.skip(reason)
+    ready = proxied_listener()
+    if ready is not None:
+        yield ready
+        return
     listener, advertised = free_port(), free_port()
-    restart_local_kafka(
-        O2C_KAFKA_PROXIED_PORT=str(listener), O2C_KAFKA_PROXIED_ADVERTISED_PORT=str(advertised)
-    )
     try:
+        restart_local_kafka(
+            O2C_KAFKA_PROXIED_PORT=str(listener),
+            O2C_KAFKA_PROXIED_ADVERTISED_PORT=str(advertised),
+        )
         yield listener, advertised
     finally:
         restart_local_kafka()
