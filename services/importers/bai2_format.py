@@ -132,6 +132,16 @@ def _document(path: str, text: str) -> Any:
     lines = _repair(text)
     if not lines or not lines[0].startswith("01,"):
         raise ImportFailed(path, "line 1", "a BAI2 file starts with an 01 file header record")
+    if not lines[-1].startswith("99,"):
+        # Checked here because `bai2` never returns from a file that ends inside a group or
+        # an account: at the end of its input it parses the last record again, forever.
+        last = len(text.rstrip().splitlines())
+        raise ImportFailed(
+            path,
+            f"line {last}",
+            "the file ends without its 99 file trailer record, so it was cut short; "
+            "nothing was imported: ask the bank for the complete file",
+        )
     try:
         # Integrity is checked by `check_controls`, which can say where and by how much.
         return bai2_lib.parse_from_lines(lines, check_integrity=False)
