@@ -40,6 +40,15 @@ _SUM = re.compile(r"(?P<count>\d+)(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)")
 _BALANCE = re.compile(r"(?P<mark>[CD])(?P<date>\d{6})(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)")
 # ASN Bank (NL) writes the :61: customer reference longer than SWIFT's 16x; `mt-940` ships
 # a tag for exactly that bank, chosen here by the sender BIC in the SWIFT basic header.
+# Where the amount of each tag with one starts, as `mt-940` reads it: its patterns take any
+# run of digits and commas (none at all in a balance or :34F:), and Decimal then fails on
+# "1,2,3", "," or "" without saying where.
+_AMOUNT = re.compile(
+    r"^:\n?(?:(?P<balance>6[0245][FM]?):[CD]\d{6}.{3}|(?P<floor>34F):[A-Z]{3}[DC ]?"
+    r"|(?P<entry>61):\d{6}(?:\d{4})?R?[CD][A-Z]?\s*|(?P<sum>90[CD]):\d+[A-Z]{3})"
+    r"(?P<amount>[0-9,]*)",  # [0-9]: \d would take other scripts' digits, as `mt-940` does not
+    re.MULTILINE,
+)
 _ASN_BANK_HEADER = re.compile(r"\{1:F01ASNB")
 _STATEMENT_KEYS = ("account_identification", "statement_number", "sequence_number")
 _NO_REFERENCE = {"", "NONREF", "NOTPROVIDED"}
@@ -124,6 +133,7 @@ def parse_mt(path: str, text: str, account: str | None = None) -> list[BankEntry
     if not _ANY_TAG.search(text):
         raise ImportFailed(path, "line 1", "no SWIFT MT940/MT942 tag (such as :20: or :61:) found")
     text = repair(text)
+    _check_amounts(path, text)
     transactions = _transactions(text)
     try:
         transactions.parse(text)
@@ -136,6 +146,24 @@ def parse_mt(path: str, text: str, account: str | None = None) -> list[BankEntry
         )
         for n, tx in enumerate(transactions.transactions)
     ]
+
+
+def _check_amounts(path: str, text: str) -> None:
+    """ImportFailed at the first amount that is not a number with at most one decimal comma
+    (an empty one `mt-940` refuses itself, but in a balance or :34F:, where it may not)."""
+    for found in _AMOUNT.finditer(text):
+        amount = found["amount"]
+        may_be_empty = found["balance"] or found["floor"]
+        no_digit = amount.strip(",") == ""
+        if amount.count(",") > 1 or (no_digit and (amount or may_be_empty)):
+            tag = found["balance"] or found["floor"] or found["entry"] or found["sum"]
+            line = text.count("\n", 0, found.start()) + 1
+            raise ImportFailed(
+                path,
+                f"line {line}",
+                f"the amount of :{tag}: is {amount!r}, not a number such as 1250,00 "
+                "(digits and one decimal comma); ask the bank for a corrected file",
+            )
 
 
 def _parse_error(path: str, text: str, exc: Exception) -> ImportFailed:
