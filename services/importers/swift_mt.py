@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import mt940
@@ -40,15 +40,6 @@ _SUM = re.compile(r"(?P<count>\d+)(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)")
 _BALANCE = re.compile(r"(?P<mark>[CD])(?P<date>\d{6})(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)")
 # ASN Bank (NL) writes the :61: customer reference longer than SWIFT's 16x; `mt-940` ships
 # a tag for exactly that bank, chosen here by the sender BIC in the SWIFT basic header.
-# Where the amount of each tag with one starts, as `mt-940` reads it: its patterns take any
-# run of digits and commas (none at all in a balance or :34F:), and Decimal then fails on
-# "1,2,3", "," or "" without saying where.
-_AMOUNT = re.compile(
-    r"^:\n?(?:(?P<balance>6[0245][FM]?):[CD]\d{6}.{3}|(?P<floor>34F):[A-Z]{3}[DC ]?"
-    r"|(?P<entry>61):\d{6}(?:\d{4})?R?[CD][A-Z]?\s*|(?P<sum>90[CD]):\d+[A-Z]{3})"
-    r"(?P<amount>[0-9,]*)",  # [0-9]: \d would take other scripts' digits, as `mt-940` does not
-    re.MULTILINE,
-)
 _ASN_BANK_HEADER = re.compile(r"\{1:F01ASNB")
 _STATEMENT_KEYS = ("account_identification", "statement_number", "sequence_number")
 _NO_REFERENCE = {"", "NONREF", "NOTPROVIDED"}
@@ -77,11 +68,59 @@ class _StatementNumber(mt940.tags.StatementNumber):
     \s*$"""
 
 
+class UnreadableAmount(ValueError):
+    """An amount a tag's pattern matched but that is not a number ("1,2,3", ",", "")."""
+
+    def __init__(self, tag: str, value: str, amount: str) -> None:
+        self.tag, self.value, self.amount = tag, value, amount
+        super().__init__(f"the amount of {tag} is {amount!r}")
+
+    def refusal(self, path: str, text: str) -> ImportFailed:
+        line = line_of(text, self.value)
+        tag = (_tag_at(text, line) if line else None) or self.tag
+        return ImportFailed(
+            path,
+            f"line {line}" if line else "",
+            f"the amount of {tag} is {self.amount!r}, not a number such as 1250,00 "
+            "(digits and one decimal comma); ask the bank for a corrected file",
+        )
+
+
+def _amount(text: str, tag: str, value: str) -> Decimal:
+    try:
+        return Decimal(text.replace(",", "."))
+    except InvalidOperation:
+        raise UnreadableAmount(tag, value, text) from None
+
+
+def _amount_checked(tag: Any) -> Any:
+    """`tag` refusing an amount its pattern matched but Decimal cannot read, as it refuses
+    a value its pattern does not match: `mt-940` would raise decimal.InvalidOperation."""
+    base = type(tag)
+
+    def parse(self: Any, transactions: Any, value: str) -> dict[str, Any]:
+        found: dict[str, Any] = base.parse(self, transactions, value)
+        if found.get("amount") is not None:
+            _amount(found["amount"], f":{self.id}:", value)
+        return found
+
+    # The class name stays `mt-940`'s: error messages name the tag by it.
+    return type(base.__name__, (base,), {"parse": parse})()
+
+
+# Every tag with an amount, checked; keyed as `mt-940` keys its own.
+_CHECKED_TAGS: dict[Any, Any] = {
+    key: _amount_checked(tag)
+    for key, tag in mt940.tags.TAG_BY_ID.items()
+    if "(?P<amount>" in tag.pattern
+}
+
+
 def _transactions(text: str) -> Any:
     # Keyed by the full tag, as `mt-940` looks tags up: "28C" first, then "28".
-    tags: dict[Any, Any] = {"28C": _StatementNumber(), "28": _StatementNumber()}
+    tags: dict[Any, Any] = {**_CHECKED_TAGS, "28C": _StatementNumber(), "28": _StatementNumber()}
     if _ASN_BANK_HEADER.search(text):
-        asn = mt940.tags.StatementASNB()
+        asn = _amount_checked(mt940.tags.StatementASNB())
         tags[asn.id] = asn
     processors: dict[str, list[Callable[..., Any]]] = {
         "post_statement": [
@@ -133,10 +172,11 @@ def parse_mt(path: str, text: str, account: str | None = None) -> list[BankEntry
     if not _ANY_TAG.search(text):
         raise ImportFailed(path, "line 1", "no SWIFT MT940/MT942 tag (such as :20: or :61:) found")
     text = repair(text)
-    _check_amounts(path, text)
     transactions = _transactions(text)
     try:
         transactions.parse(text)
+    except UnreadableAmount as exc:
+        raise exc.refusal(path, text) from None
     except (RuntimeError, ValueError) as exc:
         raise _parse_error(path, text, exc) from None
     lines = _entry_lines(text)
@@ -146,24 +186,6 @@ def parse_mt(path: str, text: str, account: str | None = None) -> list[BankEntry
         )
         for n, tx in enumerate(transactions.transactions)
     ]
-
-
-def _check_amounts(path: str, text: str) -> None:
-    """ImportFailed at the first amount that is not a number with at most one decimal comma
-    (an empty one `mt-940` refuses itself, but in a balance or :34F:, where it may not)."""
-    for found in _AMOUNT.finditer(text):
-        amount = found["amount"]
-        may_be_empty = found["balance"] or found["floor"]
-        no_digit = amount.strip(",") == ""
-        if amount.count(",") > 1 or (no_digit and (amount or may_be_empty)):
-            tag = found["balance"] or found["floor"] or found["entry"] or found["sum"]
-            line = text.count("\n", 0, found.start()) + 1
-            raise ImportFailed(
-                path,
-                f"line {line}",
-                f"the amount of :{tag}: is {amount!r}, not a number such as 1250,00 "
-                "(digits and one decimal comma); ask the bank for a corrected file",
-            )
 
 
 def _parse_error(path: str, text: str, exc: Exception) -> ImportFailed:
@@ -247,7 +269,7 @@ def _balance(value: str) -> Balance | None:
     found = _BALANCE.match(value.strip())
     if not found:
         return None
-    amount = Decimal(found["amount"].replace(",", "."))
+    amount = _amount(found["amount"], "balance", value)
     return Balance(-amount if found["mark"] == "D" else amount, found["currency"])
 
 
@@ -286,7 +308,7 @@ def declared_statements(text: str) -> list[DeclaredStatement]:
                     f":{tag}:",
                     tag == "90D",
                     int(found_sum["count"]),
-                    Decimal(found_sum["amount"].replace(",", ".")),
+                    _amount(found_sum["amount"], f":{tag}:", value),
                     found_sum["currency"],
                 )
             )
@@ -315,7 +337,10 @@ def _declared(s: dict[str, Any]) -> DeclaredStatement:
 def parsed_statements(path: str, text: str, entries: list[BankEntry]) -> list[ParsedStatement]:
     """The parsed entries shared out to the declared statements in file order, once their
     total count is that of the :61: lines (else ImportFailed: the layout was misread)."""
-    declared = declared_statements(text)
+    try:
+        declared = declared_statements(text)
+    except UnreadableAmount as exc:
+        raise exc.refusal(path, repair(text)) from None
     count_mismatch(path, "entries (:61: lines)", sum(d.records for d in declared), len(entries))
     out, start = [], 0
     for d in declared:

@@ -23,6 +23,7 @@ STATEMENT = """:20:STMT-1
 
 # `mt-940` matches amounts as any run of digits and commas (none at all in a balance or
 # :34F:) and then raised decimal.InvalidOperation, which escaped `o2c import` as a traceback.
+# Its patterns' "\\d" takes other scripts' digits, its balances' "[0-9]" does not.
 @pytest.mark.parametrize(
     ("written", "edited", "line", "tag"),
     [
@@ -32,6 +33,8 @@ STATEMENT = """:20:STMT-1
         ("EUR1000,00", "EUR", 4, ":60F:"),
         ("EUR1250,00", "EUR١٢", 8, ":62F:"),  # Arabic-Indic digits: `mt-940` reads none
         ("1EUR250,00", "1EUR2,5,0", 7, ":90C:"),
+        # `mt-940` backtracks to number "", currency "199" and amount ",".
+        ("1EUR250,00", "199,EUR250,00", 7, ":90C:"),
         (":28C:7/1", ":28C:7/1\n:34F:EUR", 4, ":34F:"),
     ],
 )
