@@ -68,29 +68,30 @@ class _StatementNumber(mt940.tags.StatementNumber):
     \s*$"""
 
 
-class UnreadableAmount(ValueError):
-    """An amount a tag's pattern matched but that is not a number ("1,2,3", ",", "")."""
+class TagRefused(ValueError):
+    """A tag's value that `mt-940` would take but then fail on: an amount its pattern matched
+    that is not a number ("1,2,3", ",", ""), a :90: without its D or C."""
 
-    def __init__(self, tag: str, value: str, amount: str) -> None:
-        self.tag, self.value, self.amount = tag, value, amount
-        super().__init__(f"the amount of {tag} is {amount!r}")
+    def __init__(self, tag: str, value: str, problem: str) -> None:
+        self.tag, self.value, self.problem = tag, value, problem
+        super().__init__(f"{tag}: {problem}")
 
     def refusal(self, path: str, text: str) -> ImportFailed:
         line = line_of(text, self.value)
         tag = (_tag_at(text, line) if line else None) or self.tag
-        return ImportFailed(
-            path,
-            f"line {line}" if line else "",
-            f"the amount of {tag} is {self.amount!r}, not a number such as 1250,00 "
-            "(digits and one decimal comma); ask the bank for a corrected file",
-        )
+        return ImportFailed(path, f"line {line}" if line else "", f"{tag} {self.problem}")
 
 
 def _amount(text: str, tag: str, value: str) -> Decimal:
     try:
         return Decimal(text.replace(",", "."))
     except InvalidOperation:
-        raise UnreadableAmount(tag, value, text) from None
+        raise TagRefused(
+            tag,
+            value,
+            f"has the amount {text!r}, not a number such as 1250,00 (digits and one decimal "
+            "comma); ask the bank for a corrected file",
+        ) from None
 
 
 def _amount_checked(tag: Any) -> Any:
@@ -108,11 +109,21 @@ def _amount_checked(tag: Any) -> Any:
     return type(base.__name__, (base,), {"parse": parse})()
 
 
+class _SumWithoutSide(mt940.tags.SumEntries):
+    """:90: alone: `mt-940` parses it and then fails for want of the D or C it has no tag for."""
+
+    def parse(self, transactions: Any, value: str) -> dict[str, Any]:
+        raise TagRefused(":90:", value, "must be :90D: (debit entries) or :90C: (credit entries)")
+
+
 # Every tag with an amount, checked; keyed as `mt-940` keys its own.
 _CHECKED_TAGS: dict[Any, Any] = {
-    key: _amount_checked(tag)
-    for key, tag in mt940.tags.TAG_BY_ID.items()
-    if "(?P<amount>" in tag.pattern
+    **{
+        key: _amount_checked(tag)
+        for key, tag in mt940.tags.TAG_BY_ID.items()
+        if "(?P<amount>" in tag.pattern
+    },
+    90: _SumWithoutSide(),
 }
 
 
@@ -175,7 +186,7 @@ def parse_mt(path: str, text: str, account: str | None = None) -> list[BankEntry
     transactions = _transactions(text)
     try:
         transactions.parse(text)
-    except UnreadableAmount as exc:
+    except TagRefused as exc:
         raise exc.refusal(path, text) from None
     except (RuntimeError, ValueError) as exc:
         raise _parse_error(path, text, exc) from None
@@ -339,7 +350,7 @@ def parsed_statements(path: str, text: str, entries: list[BankEntry]) -> list[Pa
     total count is that of the :61: lines (else ImportFailed: the layout was misread)."""
     try:
         declared = declared_statements(text)
-    except UnreadableAmount as exc:
+    except TagRefused as exc:
         raise exc.refusal(path, repair(text)) from None
     count_mismatch(path, "entries (:61: lines)", sum(d.records for d in declared), len(entries))
     out, start = [], 0

@@ -43,7 +43,7 @@ def test_amount_that_is_not_a_number_is_refused_naming_its_line_and_tag(
 ) -> None:
     path = tmp_path / "s.sta"
     path.write_text(STATEMENT.replace(written, edited, 1), encoding="utf-8")
-    with pytest.raises(ImportFailed, match=rf"s\.sta: line {line}: the amount of {tag} is"):
+    with pytest.raises(ImportFailed, match=rf"s\.sta: line {line}: {tag} has the amount"):
         parse_bank(path)
 
 
@@ -52,3 +52,11 @@ def test_amount_wrapped_onto_the_next_line_is_still_read(tmp_path: Path) -> None
     path = tmp_path / "s.sta"
     path.write_text(STATEMENT.replace("C250,00NTRF", "C\n250,00NTRF"), encoding="utf-8")
     assert len(parse_bank(path).events) == 1
+
+
+def test_sum_of_entries_without_its_side_is_refused_naming_its_line(tmp_path: Path) -> None:
+    # `mt-940` parses a bare :90: and then raised AttributeError: it has no D or C for it.
+    path = tmp_path / "s.sta"
+    path.write_text(STATEMENT.replace(":90C:", ":90:"), encoding="utf-8")
+    with pytest.raises(ImportFailed, match=r"line 7: :90: must be :90D: \(debit entries\) or"):
+        parse_bank(path)
