@@ -11,14 +11,14 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import mt940
 
 from services.importers.errors import ImportFailed, line_of
 from services.importers.events import BankEntry
-from services.importers.money import fit_currency
+from services.importers.money import fit_currency, parse_decimal
 from services.importers.statement_check import (
     Balance,
     DeclaredStatement,
@@ -74,7 +74,7 @@ class TagRefused(ValueError):
 
     def __init__(self, tag: str, value: str, problem: str) -> None:
         self.tag, self.value, self.problem = tag, value, problem
-        super().__init__(f"{tag}: {problem}")
+        super().__init__(f"{tag} {problem}")
 
     def refusal(self, path: str, text: str) -> ImportFailed:
         line = line_of(text, self.value)
@@ -84,13 +84,13 @@ class TagRefused(ValueError):
 
 def _amount(text: str, tag: str, value: str) -> Decimal:
     try:
-        return Decimal(text.replace(",", "."))
-    except InvalidOperation:
+        return parse_decimal(text, decimal_separator=",")
+    except ValueError as exc:
         raise TagRefused(
             tag,
             value,
-            f"has the amount {text!r}, not a number such as 1250,00 (digits and one decimal "
-            "comma); ask the bank for a corrected file",
+            f"amount: {exc}; an amount is written like 1250,00 (digits and one decimal comma). "
+            "Ask the bank for a corrected file",
         ) from None
 
 

@@ -43,7 +43,9 @@ def test_amount_that_is_not_a_number_is_refused_naming_its_line_and_tag(
 ) -> None:
     path = tmp_path / "s.sta"
     path.write_text(STATEMENT.replace(written, edited, 1), encoding="utf-8")
-    with pytest.raises(ImportFailed, match=rf"s\.sta: line {line}: {tag} has the amount"):
+    with pytest.raises(
+        ImportFailed, match=rf"s\.sta: line {line}: {tag} amount: '.*' is not an amount"
+    ):
         parse_bank(path)
 
 
@@ -59,4 +61,13 @@ def test_sum_of_entries_without_its_side_is_refused_naming_its_line(tmp_path: Pa
     path = tmp_path / "s.sta"
     path.write_text(STATEMENT.replace(":90C:", ":90:"), encoding="utf-8")
     with pytest.raises(ImportFailed, match=r"line 7: :90: must be :90D: \(debit entries\) or"):
+        parse_bank(path)
+
+
+def test_declared_sum_too_large_for_any_amount_is_refused_naming_its_line(tmp_path: Path) -> None:
+    # Read by the statement check, not `mt-940` (which takes 15 characters of it): its
+    # 40 digits overflowed Decimal's precision in the refusal's figures.
+    path = tmp_path / "s.sta"
+    path.write_text(STATEMENT.replace("1EUR250,00", "1EUR" + "9" * 40), encoding="utf-8")
+    with pytest.raises(ImportFailed, match=r"line 7: :90C: amount: '9{40}' has more than 18"):
         parse_bank(path)
