@@ -34,6 +34,7 @@ from services.importers.psp.common import (
     other_providers,
     refuse_other_report,
 )
+from services.importers.text import csv_records
 
 TRANSACTION_ID = "Transaction ID"
 INVOICE_ID = "Invoice ID"
@@ -86,13 +87,13 @@ class _Section:
 
 
 def parse_paypal(path: str, raw: bytes) -> Parsed:
-    reader = csv.reader(io.StringIO(_decode(path, raw)))
+    reader = csv.reader(io.StringIO(_decode(path, raw), newline=""))
     rows: list[PayoutRow] = []
     skipped: list[Skipped] = []
     section: _Section | None = None
     in_report = 0
     counted = False
-    for record in reader:
+    for record in csv_records(path, reader):
         where = f"line {reader.line_num}"
         cells = [c.strip() for c in record]
         if not any(cells):
