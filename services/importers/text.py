@@ -32,20 +32,27 @@ def decode_statement(raw: bytes, encoding: str | None = None) -> str:
         return raw.decode("cp1252", errors="replace")
 
 
-class _CsvReader(Protocol[_Record]):
-    line_num: int
+class _Counted(Protocol):
+    @property
+    def line_num(self) -> int: ...
 
+
+class _CsvReader(_Counted, Protocol[_Record]):
     def __next__(self) -> _Record: ...
 
 
-def csv_records(path: str, reader: _CsvReader[_Record], first_line: int = 1) -> Iterator[_Record]:
+def csv_records(
+    path: str, reader: _CsvReader[_Record], first_line: int = 1, lines: _Counted | None = None
+) -> Iterator[_Record]:
     """The records of a `csv` reader; ImportFailed at the line where `csv` gives up (a field
-    over its size limit, a quote left open at the end of the file)."""
+    over its size limit, say). `lines` counts the lines read when `reader` does not keep
+    count itself as it fails (a DictReader counts only the rows it returned: pass its
+    `.reader`)."""
     while True:
         try:
             yield next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            line = first_line + reader.line_num - 1
+            line = first_line + (lines or reader).line_num - 1
             raise ImportFailed(path, f"line {line}", f"not readable as CSV: {exc}") from None
