@@ -41,3 +41,25 @@ def test_field_over_the_csv_size_limit_is_refused_naming_its_line(
     path.write_text("".join(second), encoding="utf-8")
     with pytest.raises(ImportFailed, match=r"line 2: not readable as CSV: field larger than"):
         parse_psp(path, provider)
+
+
+PAYPAL = PSP / "paypal_settlement_STL-20261102.01.009.CSV"
+
+
+def test_paypal_row_cut_short_is_refused_naming_the_first_missing_field(tmp_path: Path) -> None:
+    # A short SB row lacked the header's columns: KeyError escaped `o2c import psp`.
+    lines = PAYPAL.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if line.startswith('"SB"'))
+    lines[at] = ",".join(lines[at].split(",")[:3]) + "\n"
+    path = tmp_path / PAYPAL.name
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ImportFailed, match=rf"line {at + 1}, field .*: the row ends after 3 fie"):
+        parse_psp(path, "paypal")
+
+
+def test_paypal_report_with_a_utf16_mark_but_not_utf16_is_refused(tmp_path: Path) -> None:
+    # UnicodeDecodeError escaped: an odd byte count after the byte order mark.
+    path = tmp_path / PAYPAL.name
+    path.write_bytes("\ufeff".encode("utf-16-le") + "RH,1\n".encode("utf-16-le") + b"\x00")
+    with pytest.raises(ImportFailed, match=r"line 2: not UTF-16 text, as its byte order mark"):
+        parse_psp(path, "paypal")
