@@ -34,3 +34,27 @@ def test_file_cut_short_before_its_trailer_is_refused_not_parsed_forever(
     cut = "".join(BAI2.splitlines(keepends=True)[:records])
     with pytest.raises(ImportFailed, match=rf"line {records}: the file ends without its 99"):
         parse_bank(_file(tmp_path, cut), "bai2")
+
+
+@pytest.mark.parametrize(
+    ("written", "edited", "problem"),
+    [
+        ("16,175,", "16,,", "line 4: transaction detail \\(16\\) without a type code"),
+        ("1,261101,,USD", "1,,,USD", "line 4: its group header \\(02\\) has no as-of date"),
+    ],
+)
+def test_blank_field_the_entry_needs_is_refused_naming_the_line(
+    tmp_path: Path, written: str, edited: str, problem: str
+) -> None:
+    # `bai2` leaves a blank field None: AttributeError escaped `o2c import`.
+    with pytest.raises(ImportFailed, match=problem):
+        parse_bank(_file(tmp_path, BAI2.replace(written, edited)), "bai2")
+
+
+def test_record_with_too_few_fields_for_its_funds_type_is_refused_as_not_bai2(
+    tmp_path: Path,
+) -> None:
+    # `bai2` raises IndexError here: one of the library's refusals, named as such.
+    cut = BAI2.replace("16,175,25000,,B1,ORD-1001,Payment ORD-1001/", "16,175,25000,S/")
+    with pytest.raises(ImportFailed, match="not a valid BAI2 file: pop from empty list"):
+        parse_bank(_file(tmp_path, cut), "bai2")
