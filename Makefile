@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 STACK := deploy/local/stack
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status demo web test test-unit test-integration test-e2e test-faults soak bench lint format
+.PHONY: help install up down status demo web test test-unit test-integration test-e2e test-faults soak fuzz bench lint format
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ test-faults: install ## kill workers, projections, the broker, PostgreSQL; a soa
 soak: SOAK_SECONDS = 600
 soak: install ## the soak alone: 2,000 events/s, 1% invalid, for SOAK_SECONDS (600)
 	O2C_SOAK_SECONDS=$(SOAK_SECONDS) tests/faults/own-stack $(BIN)/pytest -m faults tests/faults/test_soak.py
+
+FUZZ_SECONDS ?= 45
+fuzz: install ## the fuzzers (tests/fuzz) for FUZZ_SECONDS (45) each from random seeds, ~10 min; no services
+	O2C_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest -m fuzz tests/fuzz --timeout=0
 
 bench: install up ## run the benchmarks; results in bench/results/
 	$(BIN)/python -m bench

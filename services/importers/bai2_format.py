@@ -28,6 +28,7 @@ from typing import Any
 
 from bai2 import bai2 as bai2_lib
 from bai2.constants import TypeCodeTransaction
+from bai2.exceptions import IntegrityException, NotSupportedYetException, ParsingException
 
 from schemas.money import CURRENCY_DECIMALS
 from services.importers.errors import ImportFailed
@@ -128,14 +129,36 @@ def _detail_lines(text: str) -> list[int]:
     return numbers
 
 
+# What `bai2` raises on a file it cannot read: its own types, ValueError from int() and its
+# enums, IndexError from a record with too few fields. Named, not `Exception`, so that a
+# bug (or an interrupt) is not reported as a fault of the file.
+_LIBRARY_REFUSALS = (
+    ParsingException,
+    NotSupportedYetException,
+    IntegrityException,
+    ValueError,
+    IndexError,
+)
+
+
 def _document(path: str, text: str) -> Any:
     lines = _repair(text)
     if not lines or not lines[0].startswith("01,"):
         raise ImportFailed(path, "line 1", "a BAI2 file starts with an 01 file header record")
+    if not lines[-1].startswith("99,"):
+        # Checked here because `bai2` never returns from a file that ends inside a group or
+        # an account: at the end of its input it parses the last record again, forever.
+        last = len(text.rstrip().splitlines())
+        raise ImportFailed(
+            path,
+            f"line {last}",
+            "the file ends without its 99 file trailer record, so it was cut short; "
+            "nothing was imported: ask the bank for the complete file",
+        )
     try:
         # Integrity is checked by `check_controls`, which can say where and by how much.
         return bai2_lib.parse_from_lines(lines, check_integrity=False)
-    except Exception as exc:  # the library raises bare ValueErrors and its own types
+    except _LIBRARY_REFUSALS as exc:
         raise _located(path, text, exc) from None
 
 
@@ -208,6 +231,13 @@ def _line_of_field(text: str, message: str) -> int | None:
 def _entry(
     path: str, where: str, detail: Any, account_id: str, currency: str, as_of: Any
 ) -> BankEntry:
+    # `bai2` leaves a blank field None: say so here rather than fail on it below.
+    if detail.type_code is None:
+        raise ImportFailed(path, where, "transaction detail (16) without a type code")
+    if as_of is None:
+        raise ImportFailed(
+            path, where, "its group header (02) has no as-of date, so no booking date"
+        )
     kind = detail.type_code.transaction
     if kind is TypeCodeTransaction.credit:
         sign = 1

@@ -64,6 +64,10 @@ def _document(path: str, raw: bytes) -> Element:
         raise ImportFailed(path, f"line {line}", f"not well-formed XML: {exc}") from None
     except DefusedXmlException as exc:
         raise ImportFailed(path, "", f"refused XML construct: {exc}") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise ImportFailed(
+            path, "line 1", f"the XML declaration names an unknown encoding ({exc})"
+        ) from None
     return root
 
 
@@ -113,7 +117,7 @@ def _parse(path: str, root: Element, account: str | None) -> tuple[list[BankEntr
             raise ImportFailed(
                 path, f"element {record_where}/Acct", "no account Id; pass --account"
             )
-        created = _date(_text(record, "CreDtTm"))
+        created = _date(path, f"element {record_where}/CreDtTm", _text(record, "CreDtTm"))
         for n, ntry in enumerate(_children(record, "Ntry"), 1):
             where = f"element {record_where}/Ntry[{n}]"
             status = _text(ntry, "Sts", "Cd") or _text(ntry, "Sts") or "BOOK"
@@ -133,18 +137,25 @@ def _account_id(record: Element) -> str | None:
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
-def _date(text: str | None) -> date | None:
+def _date(path: str, where: str, text: str | None) -> date | None:
     # DtTm is the bank's local time as written; its calendar day is the booking day.
     if not text:
         return None
     found = _DATE.match(text)
     if not found:
         return None
-    return date(int(found[1]), int(found[2]), int(found[3]))
+    try:
+        return date(int(found[1]), int(found[2]), int(found[3]))
+    except ValueError as exc:  # 2023-02-30, month 13, year 0
+        raise ImportFailed(
+            path, where, f"{text!r} is not a date ({exc}); ask the bank for a corrected file"
+        ) from None
 
 
-def _date_of(node: Element | None) -> date | None:
-    return _date(_text(node, "Dt")) or _date(_text(node, "DtTm"))
+def _date_of(path: str, where: str, node: Element | None) -> date | None:
+    return _date(path, f"{where}/Dt", _text(node, "Dt")) or _date(
+        path, f"{where}/DtTm", _text(node, "DtTm")
+    )
 
 
 def _entry(
@@ -166,8 +177,10 @@ def _entry(
     if amount < 0:
         raise ImportFailed(path, f"{where}/Amt", "negative amount; the sign is in CdtDbtInd")
     signed = amount if indicator == "CRDT" else -amount
-    value_date = _date_of(_child(ntry, "ValDt"))
-    booking_date = _date_of(_child(ntry, "BookgDt")) or value_date or created
+    value_date = _date_of(path, f"{where}/ValDt", _child(ntry, "ValDt"))
+    booking_date = (
+        _date_of(path, f"{where}/BookgDt", _child(ntry, "BookgDt")) or value_date or created
+    )
     if booking_date is None:
         raise ImportFailed(path, f"{where}/BookgDt", "entry without booking or value date")
     details = [tx for d in _children(ntry, "NtryDtls") for tx in _children(d, "TxDtls")]

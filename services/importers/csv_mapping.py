@@ -29,6 +29,7 @@ Example mapping (every key but `columns.booking_date` and one amount form is opt
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import tomllib
@@ -36,11 +37,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from services.importers.errors import ImportFailed
 from services.importers.events import BankEntry
 from services.importers.money import fit_currency, parse_decimal
+from services.importers.text import csv_records
 
 _TEXT_FIELDS = (
     "counterparty_name",
@@ -81,6 +83,8 @@ def load_mapping(path: str | Path) -> Mapping:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ImportFailed(path, "", "no such mapping file") from None
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(path, "", f"not UTF-8 text, as TOML is: {exc.reason}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ImportFailed(path, "", f"not valid TOML: {exc}") from None
     columns_raw = raw.get("columns")
@@ -95,29 +99,71 @@ def load_mapping(path: str | Path) -> Mapping:
     for key, value in columns_raw.items():
         if key == "credit_marks":
             continue
-        names = (value,) if isinstance(value, str) else tuple(value)
-        if not names or not all(isinstance(n, str) and n for n in names):
+        names = _names(value)
+        if not names:
             raise ImportFailed(path, f"columns.{key}", "must be a column name or a list of them")
         columns[key] = names
     if "booking_date" not in columns:
         raise ImportFailed(path, "columns.booking_date", "required")
     if "amount" not in columns and not ("credit" in columns and "debit" in columns):
         raise ImportFailed(path, "[columns]", "needs `amount`, or both `credit` and `debit`")
-    settings: dict[str, Any] = raw.get("csv", {})
-    account: dict[str, Any] = raw.get("account", {})
+    settings, account = _table(path, raw, "csv"), _table(path, raw, "account")
     marks = columns_raw.get("credit_marks")
+    if marks is not None and not _names(marks):
+        raise ImportFailed(path, "columns.credit_marks", 'must be a list of marks such as ["H"]')
+    delimiter = _text(path, settings, "csv.delimiter", ",")
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise ImportFailed(
+            path, "csv.delimiter", f"must be one character such as ';', not {delimiter!r}"
+        )
+    encoding = _text(path, settings, "csv.encoding", "utf-8-sig")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ImportFailed(
+            path, "csv.encoding", f"unknown encoding {encoding!r}; e.g. utf-8, gbk, cp1252"
+        ) from None
+    skip_lines = settings.get("skip_lines", 0)
+    if not isinstance(skip_lines, int) or isinstance(skip_lines, bool) or skip_lines < 0:
+        raise ImportFailed(
+            path, "csv.skip_lines", f"must be a whole number ≥ 0, not {skip_lines!r}"
+        )
     return Mapping(
         columns=columns,
-        delimiter=str(settings.get("delimiter", ",")),
-        encoding=str(settings.get("encoding", "utf-8-sig")),
-        skip_lines=int(settings.get("skip_lines", 0)),
-        date_format=str(settings.get("date_format", "%Y-%m-%d")),
-        decimal_separator=str(settings.get("decimal_separator", ".")),
-        thousands_separator=str(settings.get("thousands_separator", "")),
-        account_id=account.get("id"),
-        currency=account.get("currency"),
-        credit_marks=tuple(marks) if marks else Mapping.credit_marks,
+        delimiter=delimiter,
+        encoding=encoding,
+        skip_lines=skip_lines,
+        date_format=_text(path, settings, "csv.date_format", "%Y-%m-%d"),
+        decimal_separator=_text(path, settings, "csv.decimal_separator", "."),
+        thousands_separator=_text(path, settings, "csv.thousands_separator", ""),
+        account_id=_text(path, account, "account.id", None),
+        currency=_text(path, account, "account.currency", None),
+        credit_marks=_names(marks) if marks else Mapping.credit_marks,
     )
+
+
+def _names(value: object) -> tuple[str, ...]:
+    """A column name or a list of them as a tuple; () if that is not what `value` is."""
+    names = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else ()
+    return names if all(isinstance(n, str) and n for n in names) else ()
+
+
+def _table(path: str | Path, raw: dict[str, Any], name: str) -> dict[str, Any]:
+    table = raw.get(name, {})
+    if not isinstance(table, dict):
+        raise ImportFailed(path, f"[{name}]", "must be a table of settings, such as [csv]")
+    return table
+
+
+@overload
+def _text(path: str | Path, table: dict[str, Any], key: str, default: str) -> str: ...
+@overload
+def _text(path: str | Path, table: dict[str, Any], key: str, default: None) -> str | None: ...
+def _text(path: str | Path, table: dict[str, Any], key: str, default: str | None) -> str | None:
+    value = table.get(key.split(".", 1)[1], default)
+    if value is not None and not isinstance(value, str):
+        raise ImportFailed(path, key, f"must be a quoted string, not {value!r}")
+    return value
 
 
 def parse_csv(
@@ -129,16 +175,20 @@ def parse_csv(
         line = raw[: exc.start].count(b"\n") + 1
         raise ImportFailed(path, f"line {line}", f"not {mapping.encoding}: {exc.reason}") from None
     lines = text.splitlines(keepends=True)[mapping.skip_lines :]
-    reader = csv.DictReader(io.StringIO("".join(lines)), delimiter=mapping.delimiter)
-    header = reader.fieldnames or []
+    # newline="": csv itself then reads "\r", "\n" and "\r\n" as line ends, as it must.
+    reader = csv.DictReader(io.StringIO("".join(lines), newline=""), delimiter=mapping.delimiter)
     header_line = mapping.skip_lines + 1
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise ImportFailed(path, f"line {header_line}", f"not readable as CSV: {exc}") from None
     missing = sorted(
         {n for names in mapping.columns.values() for n in names} - {h.strip() for h in header}
     )
     if missing:
         raise ImportFailed(path, f"line {header_line}", f"header lacks columns {missing}")
     entries = []
-    for row in reader:
+    for row in csv_records(path, reader, header_line, lines=reader.reader):
         line = header_line + reader.line_num - 1
         cells = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
         if not any(cells.values()):

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from schemas.money import CURRENCY_DECIMALS, decimals_of
+
+# What a file may write as an amount: digits with one decimal point, as every bank and PSP
+# format here does. Not Decimal's own syntax: "1E+999999999", "NaN" and other scripts' digits
+# are no amount a file means, and an exponent that large stalls any arithmetic on it.
+_PLAIN = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# The contract's amounts (schemas/money.py) have at most 18 integer digits.
+MAX_INTEGER_DIGITS = 18
 
 
 def parse_decimal(text: str, decimal_separator: str = ".", thousands: str = "") -> Decimal:
@@ -15,12 +23,14 @@ def parse_decimal(text: str, decimal_separator: str = ".", thousands: str = "") 
     if decimal_separator != ".":
         cleaned = cleaned.replace(decimal_separator, ".")
     cleaned = cleaned.removeprefix("+")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"{text.strip()!r} is not an amount") from None
-    if not value.is_finite():
+    if not _PLAIN.fullmatch(cleaned):
         raise ValueError(f"{text.strip()!r} is not an amount")
+    value = Decimal(cleaned)
+    if value.adjusted() >= MAX_INTEGER_DIGITS:
+        raise ValueError(
+            f"{text.strip()!r} has more than {MAX_INTEGER_DIGITS} integer digits, "
+            "more than any amount o2c-matcher takes"
+        )
     return value
 
 
@@ -32,6 +42,12 @@ def fit_currency(value: Decimal, currency: str) -> Decimal:
     """
     if currency not in CURRENCY_DECIMALS:
         raise ValueError(f"unknown ISO 4217 currency code {currency!r}")
+    if value.adjusted() >= MAX_INTEGER_DIGITS:
+        # Also what keeps quantize() within Decimal's 28 digits of precision.
+        raise ValueError(
+            f"{value} has more than {MAX_INTEGER_DIGITS} integer digits, "
+            "more than any amount o2c-matcher takes"
+        )
     places = CURRENCY_DECIMALS[currency]
     quantized = value.quantize(Decimal(1).scaleb(-places))
     if quantized != value:

@@ -68,7 +68,10 @@ class ParsedStatement:
 
 def money(value: Decimal, currency: str | None) -> str:
     """1234.5 → '1,234.50 EUR': figures as a finance user reads them."""
-    text = f"{value:,.2f}" if value == value.quantize(Decimal("0.01")) else f"{value:,}"
+    # Not quantize(): it fails beyond Decimal's 28 digits, and a broken file can hold those.
+    _sign, digits, exponent = value.as_tuple()
+    cents = isinstance(exponent, int) and (exponent >= -2 or not any(digits[exponent + 2 :]))
+    text = f"{value:,.2f}" if cents else f"{value:,}"
     return f"{text} {currency}" if currency else text
 
 

@@ -18,7 +18,7 @@ import mt940
 
 from services.importers.errors import ImportFailed, line_of
 from services.importers.events import BankEntry
-from services.importers.money import fit_currency
+from services.importers.money import fit_currency, parse_decimal
 from services.importers.statement_check import (
     Balance,
     DeclaredStatement,
@@ -68,11 +68,70 @@ class _StatementNumber(mt940.tags.StatementNumber):
     \s*$"""
 
 
+class TagRefused(ValueError):
+    """A tag's value that `mt-940` would take but then fail on: an amount its pattern matched
+    that is not a number ("1,2,3", ",", ""), a :90: without its D or C."""
+
+    def __init__(self, tag: str, value: str, problem: str) -> None:
+        self.tag, self.value, self.problem = tag, value, problem
+        super().__init__(f"{tag} {problem}")
+
+    def refusal(self, path: str, text: str) -> ImportFailed:
+        line = line_of(text, self.value)
+        tag = (_tag_at(text, line) if line else None) or self.tag
+        return ImportFailed(path, f"line {line}" if line else "", f"{tag} {self.problem}")
+
+
+def _amount(text: str, tag: str, value: str) -> Decimal:
+    try:
+        return parse_decimal(text, decimal_separator=",")
+    except ValueError as exc:
+        raise TagRefused(
+            tag,
+            value,
+            f"amount: {exc}; an amount is written like 1250,00 (digits and one decimal comma). "
+            "Ask the bank for a corrected file",
+        ) from None
+
+
+def _amount_checked(tag: Any) -> Any:
+    """`tag` refusing an amount its pattern matched but Decimal cannot read, as it refuses
+    a value its pattern does not match: `mt-940` would raise decimal.InvalidOperation."""
+    base = type(tag)
+
+    def parse(self: Any, transactions: Any, value: str) -> dict[str, Any]:
+        found: dict[str, Any] = base.parse(self, transactions, value)
+        if found.get("amount") is not None:
+            _amount(found["amount"], f":{self.id}:", value)
+        return found
+
+    # The class name stays `mt-940`'s: error messages name the tag by it.
+    return type(base.__name__, (base,), {"parse": parse})()
+
+
+class _SumWithoutSide(mt940.tags.SumEntries):
+    """:90: alone: `mt-940` parses it and then fails for want of the D or C it has no tag for."""
+
+    def parse(self, transactions: Any, value: str) -> dict[str, Any]:
+        raise TagRefused(":90:", value, "must be :90D: (debit entries) or :90C: (credit entries)")
+
+
+# Every tag with an amount, checked; keyed as `mt-940` keys its own.
+_CHECKED_TAGS: dict[Any, Any] = {
+    **{
+        key: _amount_checked(tag)
+        for key, tag in mt940.tags.TAG_BY_ID.items()
+        if "(?P<amount>" in tag.pattern
+    },
+    90: _SumWithoutSide(),
+}
+
+
 def _transactions(text: str) -> Any:
     # Keyed by the full tag, as `mt-940` looks tags up: "28C" first, then "28".
-    tags: dict[Any, Any] = {"28C": _StatementNumber(), "28": _StatementNumber()}
+    tags: dict[Any, Any] = {**_CHECKED_TAGS, "28C": _StatementNumber(), "28": _StatementNumber()}
     if _ASN_BANK_HEADER.search(text):
-        asn = mt940.tags.StatementASNB()
+        asn = _amount_checked(mt940.tags.StatementASNB())
         tags[asn.id] = asn
     processors: dict[str, list[Callable[..., Any]]] = {
         "post_statement": [
@@ -127,6 +186,8 @@ def parse_mt(path: str, text: str, account: str | None = None) -> list[BankEntry
     transactions = _transactions(text)
     try:
         transactions.parse(text)
+    except TagRefused as exc:
+        raise exc.refusal(path, text) from None
     except (RuntimeError, ValueError) as exc:
         raise _parse_error(path, text, exc) from None
     lines = _entry_lines(text)
@@ -219,7 +280,7 @@ def _balance(value: str) -> Balance | None:
     found = _BALANCE.match(value.strip())
     if not found:
         return None
-    amount = Decimal(found["amount"].replace(",", "."))
+    amount = _amount(found["amount"], "balance", value)
     return Balance(-amount if found["mark"] == "D" else amount, found["currency"])
 
 
@@ -258,7 +319,7 @@ def declared_statements(text: str) -> list[DeclaredStatement]:
                     f":{tag}:",
                     tag == "90D",
                     int(found_sum["count"]),
-                    Decimal(found_sum["amount"].replace(",", ".")),
+                    _amount(found_sum["amount"], f":{tag}:", value),
                     found_sum["currency"],
                 )
             )
@@ -287,7 +348,10 @@ def _declared(s: dict[str, Any]) -> DeclaredStatement:
 def parsed_statements(path: str, text: str, entries: list[BankEntry]) -> list[ParsedStatement]:
     """The parsed entries shared out to the declared statements in file order, once their
     total count is that of the :61: lines (else ImportFailed: the layout was misread)."""
-    declared = declared_statements(text)
+    try:
+        declared = declared_statements(text)
+    except TagRefused as exc:
+        raise exc.refusal(path, repair(text)) from None
     count_mismatch(path, "entries (:61: lines)", sum(d.records for d in declared), len(entries))
     out, start = [], 0
     for d in declared:

@@ -24,6 +24,7 @@ from services.importers.batch import Skipped
 from services.importers.errors import ImportFailed
 from services.importers.events import describe, payout_event
 from services.importers.money import fit_currency, parse_decimal
+from services.importers.text import csv_records
 
 Kind = str  # "charge" | "refund" | "chargeback" | "adjustment"
 
@@ -215,9 +216,10 @@ def csv_rows(
 
     A header matching one of `signatures` is refused as that other report, before the
     missing-columns check that would only say what is absent."""
-    reader = csv.reader(io.StringIO(text))
+    # newline="": csv itself then reads "\r", "\n" and "\r\n" as line ends, as it must.
+    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
-    for record in reader:
+    for record in csv_records(path, reader, first_line):
         line = first_line + reader.line_num - 1
         cells = [c.strip() for c in record]
         if header is None:

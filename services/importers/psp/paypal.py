@@ -34,6 +34,7 @@ from services.importers.psp.common import (
     other_providers,
     refuse_other_report,
 )
+from services.importers.text import csv_records
 
 TRANSACTION_ID = "Transaction ID"
 INVOICE_ID = "Invoice ID"
@@ -86,13 +87,13 @@ class _Section:
 
 
 def parse_paypal(path: str, raw: bytes) -> Parsed:
-    reader = csv.reader(io.StringIO(_decode(path, raw)))
+    reader = csv.reader(io.StringIO(_decode(path, raw), newline=""))
     rows: list[PayoutRow] = []
     skipped: list[Skipped] = []
     section: _Section | None = None
     in_report = 0
     counted = False
-    for record in reader:
+    for record in csv_records(path, reader):
         where = f"line {reader.line_num}"
         cells = [c.strip() for c in record]
         if not any(cells):
@@ -127,6 +128,14 @@ def parse_paypal(path: str, raw: bytes) -> Parsed:
             section.count += 1
             in_report += 1
             row = dict(zip(section.header, cells, strict=False))
+            absent = [c for c in REQUIRED if c not in row]
+            if absent:
+                raise ImportFailed(
+                    path,
+                    f"{where}, field {absent[0]}",
+                    f"the row ends after {len(cells)} fields, before {absent}: it was cut "
+                    "short; import a complete report",
+                )
             item = _item(path, where, section, row)
             if row[EVENT_CODE].startswith(WITHDRAWAL):
                 skipped.append(
@@ -158,7 +167,13 @@ def parse_paypal(path: str, raw: bytes) -> Parsed:
 def _decode(path: str, raw: bytes) -> str:
     # The specification says UTF-8 (with a BOM since 9.0.3); older reports were UTF-16.
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].decode("utf-16", "replace").count("\n") + 1
+            raise ImportFailed(
+                path, f"line {line}", "not UTF-16 text, as its byte order mark says"
+            ) from None
     return decode_utf8_report(path, raw, OTHER_REPORTS, READS, "the STL report")
 
 

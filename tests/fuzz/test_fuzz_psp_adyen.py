@@ -1,0 +1,18 @@
+"""Adyen reports, real ones edited, through `o2c import psp --provider adyen`."""
+
+from __future__ import annotations
+
+from hypothesis import given
+
+from tests.fuzz import seeds, targets
+from tests.fuzz.budget import FUZZ, run
+from tests.fuzz.mutations import mutated
+
+
+def test_adyen_reports_parse_or_are_refused_with_a_reason() -> None:
+    @FUZZ
+    @given(mutated(seeds.psp("adyen")))
+    def check(raw: bytes) -> None:
+        targets.psp(raw, "adyen")
+
+    run(check)
