@@ -22,6 +22,7 @@ from projections.timeline import TimelineRunner
 from services.connections import connect_database
 
 CARRIED_OVER = ("dso_alerts", "web_users", "web_actions")
+_CLAIMS_KEY = "processed_events_pkey"
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,27 @@ def table_exists(conn: psycopg.Connection[object], schema: str, table: str) -> b
 
 
 def rebuild(
-    bootstrap: str, conninfo: str, live: str, *, batch_max: int = 5000, swap: bool = True
+    bootstrap: str,
+    conninfo: str,
+    live: str,
+    *,
+    batch_max: int = 5000,
+    swap: bool = True,
+    claims_in_memory: bool = True,
 ) -> Rebuilt:
     build, old = f"{live}_build", f"{live}_old"
     with connect_database(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(build)))
     migrate(conninfo, build)
     with connect_database(conninfo, autocommit=True) as conn:
+        if claims_in_memory:
+            # The runners check the ids they apply in memory (Store); the index comes back
+            # whole once they are done, before anything else writes to these tables.
+            conn.execute(
+                sql.SQL("ALTER TABLE {}.processed_events DROP CONSTRAINT {}").format(
+                    sql.Identifier(build), sql.Identifier(_CLAIMS_KEY)
+                )
+            )
         if schema_exists(conn, live):
             conn.execute(
                 sql.SQL("INSERT INTO {}.read_settings SELECT * FROM {}.read_settings").format(
@@ -69,16 +84,30 @@ def rebuild(
             # Late facts make a live run compute a closed day again; replaying the whole
             # log, every day is computed once, at the end, from the same rows.
             materialise_days=False,
+            claims_in_memory=claims_in_memory,
         ),
         end_positions(bootstrap),
         materialise=True,
     )
     timeline_stats = _build(
         TimelineRunner(
-            bootstrap, conninfo, build, group_id=unique_group("o2c-rebuild"), batch_max=batch_max
+            bootstrap,
+            conninfo,
+            build,
+            group_id=unique_group("o2c-rebuild"),
+            batch_max=batch_max,
+            claims_in_memory=claims_in_memory,
         ),
         end_positions(bootstrap, TimelineRunner.topics),
     )
+    if claims_in_memory:
+        with connect_database(conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {}.processed_events ADD CONSTRAINT {} PRIMARY KEY"
+                    " (projection, event_id)"
+                ).format(sql.Identifier(build), sql.Identifier(_CLAIMS_KEY))
+            )
     if swap:
         swap_in(conninfo, live, build, old)
     return Rebuilt(live if swap else build, stats, swap, timeline_stats)
