@@ -171,10 +171,19 @@ def _project(
     targets: dict[Any, int],
     batch_max: int,
     trust_own_outputs: bool,
+    **options: Any,
 ) -> dict[str, Any]:
-    """One projection process from `start` to `targets` into a fresh schema."""
+    """One projection process from `start` to `targets` into a fresh schema. `options`:
+    the runner's (claims_in_memory=True drops processed_events' key first, as a rebuild)."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     migrate(conninfo, schema)
+    if options.get("claims_in_memory"):
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {}.processed_events DROP CONSTRAINT processed_events_pkey"
+                ).format(sql.Identifier(schema))
+            )
     seed = ProjectionRunner(bootstrap, conninfo, schema)
     seed.store.save_offsets(start)
     seed.close()
@@ -185,6 +194,7 @@ def _project(
         group_id=unique_group("bench-projection"),
         batch_max=batch_max,
         trust_own_outputs=trust_own_outputs,
+        **options,
     )
     try:
         stats = runner.run(until_offsets=targets, max_seconds=1800)
@@ -244,6 +254,7 @@ def on_log(
     project_too: bool,
     rebuild_too: bool,
     rebuild_options: dict[str, Any] | None = None,
+    project_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The projection (one process, from offset 0) and the rebuild over the log as it
     stands, publishing nothing: the same real log for runs of two versions of the code."""
@@ -252,8 +263,9 @@ def on_log(
     if project_too:
         start = dict.fromkeys(targets, 0)
         result["projection"] = _project(
-            bootstrap, conninfo, start, targets, batch_max, trust_own_outputs=True
+            bootstrap, conninfo, start, targets, batch_max, True, **(project_options or {})
         )
+        result["projection"]["options"] = project_options or {}
     if rebuild_too:
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         started = time.perf_counter()
@@ -262,7 +274,9 @@ def on_log(
         result["rebuild"] = {
             "options": rebuild_options or {},
             "messages": done.stats.messages,
+            "read_models_seconds": round(done.stats.seconds, 2),
             "timeline_messages": done.timeline.messages if done.timeline else None,
+            "timeline_seconds": round(done.timeline.seconds, 2) if done.timeline else None,
             "seconds": round(total, 2),
             "events_per_second": round(done.stats.messages / total),
         }
@@ -289,6 +303,11 @@ def main() -> int:
         action="store_true",
         help="rebuild with one processed_events index insert per event (as before)",
     )
+    parser.add_argument(
+        "--project-claims-in-memory",
+        action="store_true",
+        help="project as a rebuild does: ids checked in memory, processed_events unindexed",
+    )
     parser.add_argument("--label", default="", help="recorded with the figures, e.g. a commit")
     args = parser.parse_args()
     settings = get_settings()
@@ -300,6 +319,7 @@ def main() -> int:
         project_too=not args.no_project,
         rebuild_too=not args.no_rebuild,
         rebuild_options={"claims_in_memory": False} if args.claims_in_db else None,
+        project_options={"claims_in_memory": True} if args.project_claims_in_memory else None,
     )
     result |= {"label": args.label, "load_average_before": [round(x, 2) for x in load]}
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]

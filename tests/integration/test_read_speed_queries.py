@@ -21,6 +21,7 @@ from tests.conftest import RunningWorker, Services
 from tests.factories import unique
 from tests.pipeline_support import fill_read_schema
 from tests.projection_support import query
+from tests.web_support import catch_up_timeline, start_timeline_at_end
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +74,9 @@ def month(services: Services, worker: RunningWorker) -> Iterator[str]:
     schema = f"test_speed_{unique('m').replace('-', '_')}"
     migrate(services.database_url, schema)
     try:
+        start_timeline_at_end(services, schema)
         fill_read_schema(services, worker, schema, orders=300, days=22)
+        catch_up_timeline(services, schema)  # the exception queue's table
         yield schema
     finally:
         _drop(services, schema)
@@ -147,7 +150,7 @@ def test_exposure_kept_per_customer_equals_the_sum_over_current_balances(
     services: Services, month: str
 ) -> None:
     kept = _rows(services, month, _OPEN_BY_CUSTOMER)
-    assert len(kept) >= 50
+    assert len(kept) >= 20
     assert kept == _rows(services, month, _SUMMED)
     # A customer whose orders are all settled keeps a row of nothing.
     assert _rows(
