@@ -171,10 +171,19 @@ def _project(
     targets: dict[Any, int],
     batch_max: int,
     trust_own_outputs: bool,
+    **options: Any,
 ) -> dict[str, Any]:
-    """One projection process from `start` to `targets` into a fresh schema."""
+    """One projection process from `start` to `targets` into a fresh schema. `options`:
+    the runner's (claims_in_memory=True drops processed_events' key first, as a rebuild)."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     migrate(conninfo, schema)
+    if options.get("claims_in_memory"):
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {}.processed_events DROP CONSTRAINT processed_events_pkey"
+                ).format(sql.Identifier(schema))
+            )
     seed = ProjectionRunner(bootstrap, conninfo, schema)
     seed.store.save_offsets(start)
     seed.close()
@@ -185,6 +194,7 @@ def _project(
         group_id=unique_group("bench-projection"),
         batch_max=batch_max,
         trust_own_outputs=trust_own_outputs,
+        **options,
     )
     try:
         stats = runner.run(until_offsets=targets, max_seconds=1800)
@@ -234,3 +244,92 @@ def run(
         }
     _drop(conninfo, schema)
     return result
+
+
+def on_log(
+    bootstrap: str,
+    conninfo: str,
+    batch_max: int,
+    *,
+    project_too: bool,
+    rebuild_too: bool,
+    rebuild_options: dict[str, Any] | None = None,
+    project_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The projection (one process, from offset 0) and the rebuild over the log as it
+    stands, publishing nothing: the same real log for runs of two versions of the code."""
+    targets = end_positions(bootstrap)
+    result: dict[str, Any] = {"log_messages": sum(targets.values())}
+    if project_too:
+        start = dict.fromkeys(targets, 0)
+        result["projection"] = _project(
+            bootstrap, conninfo, start, targets, batch_max, True, **(project_options or {})
+        )
+        result["projection"]["options"] = project_options or {}
+    if rebuild_too:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        started = time.perf_counter()
+        done = rebuild(bootstrap, conninfo, schema, batch_max=batch_max, **(rebuild_options or {}))
+        total = time.perf_counter() - started
+        result["rebuild"] = {
+            "options": rebuild_options or {},
+            "messages": done.stats.messages,
+            "read_models_seconds": round(done.stats.seconds, 2),
+            "timeline_messages": done.timeline.messages if done.timeline else None,
+            "timeline_seconds": round(done.timeline.seconds, 2) if done.timeline else None,
+            "seconds": round(total, 2),
+            "events_per_second": round(done.stats.messages / total),
+        }
+        _drop(conninfo, schema)
+    return result
+
+
+def main() -> int:
+    import argparse
+    import json
+    import os
+    from pathlib import Path
+
+    from services.settings import get_settings
+
+    parser = argparse.ArgumentParser(
+        description="projection and rebuild over the log as it stands (publishes nothing); "
+        "fill it first with `python -m bench --projections ORDERS`"
+    )
+    parser.add_argument("--no-project", action="store_true")
+    parser.add_argument("--no-rebuild", action="store_true")
+    parser.add_argument(
+        "--claims-in-db",
+        action="store_true",
+        help="rebuild with one processed_events index insert per event (as before)",
+    )
+    parser.add_argument(
+        "--project-claims-in-memory",
+        action="store_true",
+        help="project as a rebuild does: ids checked in memory, processed_events unindexed",
+    )
+    parser.add_argument("--label", default="", help="recorded with the figures, e.g. a commit")
+    args = parser.parse_args()
+    settings = get_settings()
+    load = os.getloadavg()
+    result = on_log(
+        settings.kafka_bootstrap,
+        settings.database_url,
+        settings.projection_batch_max,
+        project_too=not args.no_project,
+        rebuild_too=not args.no_rebuild,
+        rebuild_options={"claims_in_memory": False} if args.claims_in_db else None,
+        project_options={"claims_in_memory": True} if args.project_claims_in_memory else None,
+    )
+    result |= {"label": args.label, "load_average_before": [round(x, 2) for x in load]}
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(result))
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    (out / f"projections-log-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 from starlette.testclient import TestClient
 
+from projections import materialise
 from projections.migrate import migrate, use_schema
 from services.settings import Settings, get_settings
 from services.web.app import create_app
@@ -130,13 +131,30 @@ def load(settings: Settings, schema: str, orders: int) -> None:
             "reasons": "[" + ", ".join(f"'{r}'" for r in REASONS) + "]",
         }
         conn.execute((_LOAD % values).encode())
+        # What the projection stores when each day closes (projections/store.py): the
+        # currencies seen and every closed day's figures, by the projection's own code.
+        with conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO currencies SELECT DISTINCT currency FROM balance_history"
+                " ON CONFLICT DO NOTHING"
+            )
+            days = [r[0] for r in cur.execute("SELECT day FROM closed_days ORDER BY day")]
+            materialise.compute(cur, days)
+            # What the projection keeps per customer as balances change (store.py).
+            cur.execute(
+                "INSERT INTO open_by_customer SELECT customer_id, currency, sum(open_balance),"
+                " count(*) FROM balance_current WHERE open_balance > 0 GROUP BY 1, 2"
+            )
+        conn.execute("ANALYZE")
 
 
 def measure(
     settings: Settings, schema: str, repeats: int, pages: list[str] | None = None
 ) -> list[dict[str, Any]]:
     bench_settings = settings.model_copy(update={"read_schema": schema})
-    Users(settings.database_url, schema).add("bench", "viewer", "bench-password")
+    users = Users(settings.database_url, schema)
+    if users.get("bench") is None:  # a schema measured before (--schema) has it
+        users.add("bench", "viewer", "bench-password")
     app = create_app(bench_settings, "a bench secret of enough length", publish=lambda _e: None)
     results = []
     with TestClient(app, base_url="http://127.0.0.1") as client:
@@ -173,18 +191,26 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the bench schema")
     parser.add_argument(
+        "--schema", help="measure this schema, loaded before with --keep (it is kept)"
+    )
+    parser.add_argument("--load-only", action="store_true", help="load, keep, do not measure")
+    parser.add_argument(
         "--page", action="append", choices=list(PAGES), help="only these pages (repeatable)"
     )
     args = parser.parse_args()
     settings = get_settings()
-    schema = f"bench_web_{uuid.uuid4().hex[:8]}"
+    schema = args.schema or f"bench_web_{uuid.uuid4().hex[:8]}"
     started = time.perf_counter()
-    load(settings, schema, args.orders)
+    if args.schema is None:
+        load(settings, schema, args.orders)
     loaded = time.perf_counter() - started
+    if args.load_only:
+        print(f"{args.orders:,} orders loaded into schema {schema} in {loaded:.0f} s")
+        return 0
     try:
         results = measure(settings, schema, args.repeats, args.page)
     finally:
-        if not args.keep:
+        if not args.keep and args.schema is None:
             with psycopg.connect(settings.database_url, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
     print(f"{args.orders:,} orders, {args.orders // MISMATCH_EVERY:,} mismatches "

@@ -81,6 +81,27 @@ SELECT as_of, customer_id, channel, region, currency, bucket, sum(open_balance),
 FROM items GROUP BY 1, 2, 3, 4, 5, 6
 """
 
+# Each day's ageing summed per customer, channel and region (what `o2c report ageing`
+# shows), from the rows above; the same statement as migration 0008's backfill.
+_AGEING_GROUPS = """
+INSERT INTO ageing_groups_by_day
+SELECT a.as_of, g.grouping,
+       CASE g.grouping WHEN 'customer' THEN a.customer_id
+                       WHEN 'channel' THEN coalesce(a.channel, 'unknown')
+                       ELSE coalesce(a.region, 'unknown') END,
+       a.currency,
+       coalesce(sum(a.open_amount) FILTER (WHERE a.bucket = 'not_due'), 0),
+       coalesce(sum(a.open_amount) FILTER (WHERE a.bucket = '1-30'), 0),
+       coalesce(sum(a.open_amount) FILTER (WHERE a.bucket = '31-60'), 0),
+       coalesce(sum(a.open_amount) FILTER (WHERE a.bucket = '61-90'), 0),
+       coalesce(sum(a.open_amount) FILTER (WHERE a.bucket = '>90'), 0),
+       sum(a.open_amount)
+FROM ageing_by_day a
+CROSS JOIN (VALUES ('customer'), ('channel'), ('region')) g (grouping)
+WHERE a.as_of = ANY(%(days)s::date[])
+GROUP BY 1, 2, 3, 4
+"""
+
 # The earliest event time among the open balances of these orders (of these customers'
 # orders): from that day on, a change to their channel or region can move a closed day's
 # ageing. Two statements, so that each uses its index.
@@ -147,8 +168,10 @@ def compute(cur: psycopg.Cursor[Any], days: Sequence[date]) -> None:
     params = {"days": list(days)}
     cur.execute("DELETE FROM dso_by_day WHERE day = ANY(%(days)s)", params)
     cur.execute("DELETE FROM ageing_by_day WHERE as_of = ANY(%(days)s)", params)
+    cur.execute("DELETE FROM ageing_groups_by_day WHERE as_of = ANY(%(days)s)", params)
     cur.execute(_DSO, params)
     cur.execute(_AGEING, params)
+    cur.execute(_AGEING_GROUPS, params)
     cur.execute(
         "INSERT INTO materialised_days SELECT unnest(%(days)s::date[]) ON CONFLICT DO NOTHING",
         params,

@@ -24,6 +24,7 @@ from services.connections import connect_database
 from services.database_roles import DatabaseRole, login_url
 
 CARRIED_OVER = ("dso_alerts", "web_users", "web_actions")
+_CLAIMS_KEY = "processed_events_pkey"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def rebuild(
     swap: bool = True,
     projector: str | None = None,
     logins: Mapping[DatabaseRole, str] | None = None,
+    claims_in_memory: bool = True,
 ) -> Rebuilt:
     """`conninfo` is the owner's: it creates, migrates and swaps the schemas; the rows are
     written as the projector (`projector`, default the login derived from `conninfo`), as
@@ -65,6 +67,14 @@ def rebuild(
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(build)))
     migrate(conninfo, build, logins=logins)
     with connect_database(conninfo, autocommit=True) as conn:
+        if claims_in_memory:
+            # The runners check the ids they apply in memory (Store); the index comes back
+            # whole once they are done, before anything else writes to these tables.
+            conn.execute(
+                sql.SQL("ALTER TABLE {}.processed_events DROP CONSTRAINT {}").format(
+                    sql.Identifier(build), sql.Identifier(_CLAIMS_KEY)
+                )
+            )
         if schema_exists(conn, live):
             conn.execute(
                 sql.SQL("INSERT INTO {}.read_settings SELECT * FROM {}.read_settings").format(
@@ -82,16 +92,30 @@ def rebuild(
             # Late facts make a live run compute a closed day again; replaying the whole
             # log, every day is computed once, at the end, from the same rows.
             materialise_days=False,
+            claims_in_memory=claims_in_memory,
         ),
         end_positions(bootstrap),
         materialise=True,
     )
     timeline_stats = _build(
         TimelineRunner(
-            bootstrap, writer, build, group_id=unique_group("o2c-rebuild"), batch_max=batch_max
+            bootstrap,
+            writer,
+            build,
+            group_id=unique_group("o2c-rebuild"),
+            batch_max=batch_max,
+            claims_in_memory=claims_in_memory,
         ),
         end_positions(bootstrap, TimelineRunner.topics),
     )
+    if claims_in_memory:
+        with connect_database(conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {}.processed_events ADD CONSTRAINT {} PRIMARY KEY"
+                    " (projection, event_id)"
+                ).format(sql.Identifier(build), sql.Identifier(_CLAIMS_KEY))
+            )
     if swap:
         swap_in(conninfo, live, build, old)
     return Rebuilt(live if swap else build, stats, swap, timeline_stats)

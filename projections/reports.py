@@ -78,21 +78,80 @@ FROM figures f CROSS JOIN target t ORDER BY f.currency
 
 # The same, read from the figures stored when the day closed (projections/materialise.py).
 _AGEING_STORED = """
-SELECT {group} AS {label}, currency,
-       coalesce(sum(open_amount) FILTER (WHERE bucket = 'not_due'), 0) AS not_due,
-       coalesce(sum(open_amount) FILTER (WHERE bucket = '1-30'), 0) AS "1-30",
-       coalesce(sum(open_amount) FILTER (WHERE bucket = '31-60'), 0) AS "31-60",
-       coalesce(sum(open_amount) FILTER (WHERE bucket = '61-90'), 0) AS "61-90",
-       coalesce(sum(open_amount) FILTER (WHERE bucket = '>90'), 0) AS ">90",
-       sum(open_amount) AS total
-FROM report_ageing_by_day WHERE as_of = %(as_of)s GROUP BY 1, 2 ORDER BY 1, 2
+SELECT group_key AS {label}, currency, not_due, days_1_30 AS "1-30", days_31_60 AS "31-60",
+       days_61_90 AS "61-90", days_over_90 AS ">90", total
+FROM report_ageing_groups_by_day WHERE as_of = %(as_of)s AND grouping = %(by)s
 """
 
-_STORED_GROUP = {
-    "customer": sql.SQL("customer_id"),
-    "channel": sql.SQL("coalesce(channel, 'unknown')"),
-    "region": sql.SQL("coalesce(region, 'unknown')"),
-}
+# The rows of daily_recon_report for one day (the view's rules, column for column), from
+# that day's facts found by their indexes instead of the view's pass over every order and
+# balance. A balance snapshot counts on the day its validity starts (the running maximum
+# of its order's event times), so only orders with a snapshot timed that day can have one.
+_CHANNEL_OF = """coalesce((SELECT o.channel FROM report_orders o WHERE o.order_id = {0}),
+             (SELECT b.channel FROM report_balance_current b WHERE b.order_id = {0}), 'unknown')"""
+_DAY_STARTS = "((%(day)s::date)::timestamp AT TIME ZONE 'UTC')"
+_DAY_ENDS = "((%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
+DAILY_OF_DAY = f"""
+WITH placed AS (
+    SELECT o.channel, o.currency, count(*) AS orders,
+           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM report_order_matches m
+                                           WHERE m.order_id = o.order_id)) AS matched
+    FROM report_orders o
+    WHERE (o.placed_at AT TIME ZONE 'UTC')::date = %(day)s::date AND o.channel IS NOT NULL
+    GROUP BY 1, 2
+),
+snapshots AS (
+    SELECT h.channel, h.currency,
+           max(h.event_time) OVER w AS valid_from,
+           h.paid - coalesce(lag(h.paid) OVER w, 0) AS paid_change,
+           h.settled - coalesce(lag(h.settled) OVER w, 0) AS settled_change
+    FROM report_balance_history h
+    WHERE h.order_id IN (SELECT t.order_id FROM report_balance_history t
+                         WHERE t.event_time >= {_DAY_STARTS} AND t.event_time < {_DAY_ENDS})
+    WINDOW w AS (PARTITION BY h.order_id ORDER BY h.pos ROWS UNBOUNDED PRECEDING)
+),
+money AS (
+    SELECT coalesce(channel, 'unknown') AS channel, currency,
+           sum(paid_change) AS paid, sum(settled_change) AS settled
+    FROM snapshots WHERE (valid_from AT TIME ZONE 'UTC')::date = %(day)s::date GROUP BY 1, 2
+),
+written AS (
+    SELECT {_CHANNEL_OF.format("w.order_id")} AS channel, w.currency, sum(w.amount) AS written_off
+    FROM report_writeoffs w WHERE w.event_time >= {_DAY_STARTS} AND w.event_time < {_DAY_ENDS}
+    GROUP BY 1, 2
+),
+raised AS (
+    SELECT {_CHANNEL_OF.format("m.order_id")} AS channel, m.currency, m.reason, count(*) AS n
+    FROM report_mismatch_events m
+    WHERE m.kind = 'detected' AND m.event_time >= {_DAY_STARTS} AND m.event_time < {_DAY_ENDS}
+    GROUP BY 1, 2, 3
+),
+mismatches AS (
+    SELECT channel, currency, sum(n)::bigint AS mismatches,
+           jsonb_object_agg(reason, n ORDER BY reason) AS mismatches_by_reason
+    FROM raised GROUP BY 1, 2
+),
+keys AS (
+    SELECT channel, currency FROM placed
+    UNION SELECT channel, currency FROM money
+    UNION SELECT channel, currency FROM written
+    UNION SELECT channel, currency FROM mismatches
+)
+SELECT %(day)s::date AS day, k.channel, k.currency,
+       coalesce(p.orders, 0) AS orders,
+       coalesce(m.paid, 0) AS paid,
+       coalesce(m.settled, 0) AS settled,
+       coalesce(p.matched, 0) AS matched,
+       CASE WHEN p.orders > 0 THEN round(p.matched::numeric / p.orders, 4) END AS matched_rate,
+       coalesce(x.mismatches, 0) AS mismatches,
+       coalesce(x.mismatches_by_reason, '{{}}'::jsonb) AS mismatches_by_reason,
+       coalesce(w.written_off, 0) AS written_off
+FROM keys k
+LEFT JOIN placed p USING (channel, currency)
+LEFT JOIN money m USING (channel, currency)
+LEFT JOIN written w USING (channel, currency)
+LEFT JOIN mismatches x USING (channel, currency)
+"""
 
 
 @dataclass(frozen=True)
@@ -128,21 +187,39 @@ class Reports:
         row = self.conn.execute("SELECT 1 FROM report_materialised_days WHERE day = %s", (day,))
         return row.fetchone() is not None
 
-    def ageing(self, as_of: date, by: Grouping = "customer", *, on_the_fly: bool = False) -> Report:
+    def ageing(
+        self,
+        as_of: date,
+        by: Grouping = "customer",
+        *,
+        on_the_fly: bool = False,
+        largest: int | None = None,
+    ) -> Report:
         """Ageing at the end of `as_of`: stored for a closed day, else computed from the
-        balance history (`on_the_fly` computes it in any case)."""
+        balance history (`on_the_fly` computes it in any case). `largest`: only that many
+        rows, the largest totals first (ties in the report's order), as a chart shows them
+        — not thousands of customers to drop on the way."""
         title = f"AR ageing as of {as_of}, by {by}"
+        params = {"as_of": as_of, "by": by}
         if not on_the_fly and self.stored(as_of):
-            query = sql.SQL(_AGEING_STORED).format(
-                group=_STORED_GROUP[by], label=sql.Identifier(by)
-            )
-            return self._query(title, query, {"as_of": as_of})
+            stored = sql.SQL(_AGEING_STORED).format(label=sql.Identifier(by))
+            if largest is None:
+                query = stored + sql.SQL(" ORDER BY 1, 2")
+            else:  # the index ageing_groups_by_day_largest, in this order
+                query = stored + sql.SQL(" ORDER BY total DESC, 1, 2 LIMIT {}").format(
+                    sql.Literal(largest)
+                )
+            return self._query(title, query, params)
         query = sql.SQL(_AGEING).format(
             items=sql.SQL(_ITEMS_AS_OF),
             group=sql.Identifier(_GROUP_COLUMN[by]),
             label=sql.Identifier(by),
         )
-        return self._query(title, query, {"as_of": as_of})
+        if largest is not None:
+            query = sql.SQL("SELECT * FROM ({}) a ORDER BY total DESC, 1, 2 LIMIT {}").format(
+                query, sql.Literal(largest)
+            )
+        return self._query(title, query, params)
 
     def dso(self, as_of: date | None, *, on_the_fly: bool = False) -> Report:
         if as_of is None:
@@ -178,9 +255,9 @@ class Reports:
         return self._query(
             f"daily reconciliation {day}",
             "SELECT channel, currency, orders, paid, settled, matched, matched_rate, mismatches,"
-            " mismatches_by_reason, written_off FROM daily_recon_report WHERE day = %s"
+            " mismatches_by_reason, written_off FROM (" + DAILY_OF_DAY + ") r"
             " ORDER BY channel, currency",
-            (day,),
+            {"day": day},
         )
 
     def exception(self, mismatch_id: str) -> dict[str, Any]:

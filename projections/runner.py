@@ -108,10 +108,17 @@ class ProjectionRunner:
         publish_alerts: bool = True,
         trust_own_outputs: bool = True,
         materialise_days: bool = True,
+        claims_in_memory: bool = False,
         before_commit: Callable[[], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
-        self.store = Store(conninfo, schema, projection, materialise_days=materialise_days)
+        self.store = Store(
+            conninfo,
+            schema,
+            projection,
+            materialise_days=materialise_days,
+            claims_in_memory=claims_in_memory,
+        )
         self.batch_max = batch_max
         self.source = source
         self.publish_alerts = publish_alerts
@@ -280,6 +287,7 @@ class ProjectionRunner:
             self.store.save_offsets(reached)
             if self.before_commit is not None:
                 self.before_commit()
+        self.store.committed()
         self.positions.update(reached)
         self.stats.messages += len(fresh)
         self.stats.applied += len(kept)

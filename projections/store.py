@@ -50,6 +50,28 @@ ON CONFLICT (order_id) DO UPDATE SET
 """
 
 
+# open_by_customer follows balance_current: each batch takes away what its orders' current
+# balances added before the upsert and adds what they add after it (the upsert keeps a
+# stored row with a higher offset, so only the difference of the two counts).
+_EXPOSURE_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS stage_exposure (customer_id text, currency text,"
+    " exposure numeric, open_orders bigint) ON COMMIT DELETE ROWS"
+)
+_EXPOSURE_OF_STAGED = """
+INSERT INTO stage_exposure
+SELECT customer_id, currency, {sign} open_balance, {sign} 1 FROM balance_current
+WHERE open_balance > 0 AND order_id IN (SELECT order_id FROM stage_balances)
+"""
+_EXPOSURE_APPLY = """
+INSERT INTO open_by_customer AS t
+SELECT customer_id, currency, sum(exposure), sum(open_orders) FROM stage_exposure
+GROUP BY customer_id, currency HAVING sum(exposure) <> 0 OR sum(open_orders) <> 0
+ON CONFLICT (customer_id, currency) DO UPDATE SET
+    exposure = t.exposure + excluded.exposure,
+    open_orders = t.open_orders + excluded.open_orders
+"""
+
+
 def _upsert_latest(table: str, stage: str, key: str, columns: Sequence[str]) -> sql.Composed:
     """Insert or replace each staged row unless the stored one has a higher offset."""
     assignments = sql.SQL(", ").join(
@@ -75,11 +97,23 @@ def _moment(value: object) -> datetime:
 
 class Store:
     def __init__(
-        self, conninfo: str, schema: str, projection: str, *, materialise_days: bool = True
+        self,
+        conninfo: str,
+        schema: str,
+        projection: str,
+        *,
+        materialise_days: bool = True,
+        claims_in_memory: bool = False,
     ) -> None:
         self.conninfo = conninfo
         # False: closed days are computed once at the end (a rebuild), not batch by batch.
         self.materialise_days = materialise_days
+        # A rebuild into fresh tables (projections/rebuild.py): the ids applied are known
+        # from this process alone, so they are checked in memory and only appended to
+        # processed_events, whose unique index is built once at the end, instead of one
+        # index insert per event (about a fifth of a batch's time).
+        self._claimed: set[str] | None = set() if claims_in_memory else None
+        self._claiming: set[str] = set()
         self.schema = schema
         self.projection = projection
         self.conn = self._connect()
@@ -104,9 +138,17 @@ class Store:
                     "ON COMMIT DELETE ROWS"
                 ).format(sql.Identifier(stage), sql.Identifier(table))
             )
+        conn.execute(_EXPOSURE_STAGE)
         return conn
 
+    def committed(self) -> None:
+        """The batch of the last claim committed: its ids count as applied (in memory)."""
+        if self._claimed is not None:
+            self._claimed |= self._claiming
+        self._claiming = set()
+
     def reconnect(self) -> None:
+        self._claiming = set()  # a failed batch's claims rolled back with it
         if self.conn.closed or self.conn.broken:
             self.conn = self._connect()
 
@@ -120,6 +162,16 @@ class Store:
 
     def claim(self, event_ids: Sequence[str]) -> set[str]:
         """Record `event_ids` as applied; returns those not applied before."""
+        if self._claimed is not None:
+            self._claiming = set(event_ids) - self._claimed
+            with self.conn.cursor() as cur:
+                self._copy(
+                    cur,
+                    "processed_events",
+                    ("projection", "event_id"),
+                    [(self.projection, i) for i in self._claiming],
+                )
+            return set(self._claiming)
         if not event_ids:
             return set()
         rows = self.conn.execute(
@@ -147,7 +199,10 @@ class Store:
             self._copy(
                 cur, "stage_balances", CURRENT_BALANCE_COLUMNS, changes.current_balances.values()
             )
+            cur.execute(_EXPOSURE_OF_STAGED.format(sign="-"))
             cur.execute(self._upsert_balances)
+            cur.execute(_EXPOSURE_OF_STAGED.format(sign="+"))
+            cur.execute(_EXPOSURE_APPLY)
         closed: list[date] = []
         if changes.closed_days:
             cur.execute(

@@ -31,6 +31,7 @@ PROJECTED_TABLES = (
     "currencies",
     "dso_by_day",
     "ageing_by_day",
+    "ageing_groups_by_day",
     "materialised_days",
 )
 

@@ -168,7 +168,10 @@ class Workbench:
         by = request.query_params.get("by", "customer")
         if by not in ("customer", "channel", "region"):
             by = "customer"
-        ageing = self.read.ageing(day, cast(Literal["customer", "channel", "region"], by))
+        # The 20 largest groups: a bar per customer of thousands would be noise.
+        ageing = self.read.ageing(
+            day, cast(Literal["customer", "channel", "region"], by), largest=20
+        )
         return self.page(
             request,
             "overview.html",
@@ -182,11 +185,7 @@ class Workbench:
                 "dso": _jsonable(self.read.dso(day)),
                 "ageing": {
                     "headers": list(ageing.headers),
-                    # The 20 largest groups: a bar per customer of thousands would be noise.
-                    "rows": [
-                        [_plain(c) for c in row]
-                        for row in sorted(ageing.rows, key=lambda r: r[-1], reverse=True)[:20]
-                    ],
+                    "rows": [[_plain(c) for c in row] for row in ageing.rows],
                 },
             },
             exposures=self.read.largest_exposures(),

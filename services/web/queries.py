@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from projections.migrate import use_schema
-from projections.reports import Report, Reports
+from projections.reports import DAILY_OF_DAY, Report, Reports
 from schemas import events as ev
 from services.connections import connect_database
 
@@ -99,6 +99,29 @@ _QUEUE = (
     " ELSE t.day END - (q.detected_at AT TIME ZONE 'UTC')::date) AS age_days"
     " FROM exception_queue q CROSS JOIN business_today t WHERE q.detected_pos IS NOT NULL"
 )
+
+# The view credit_exposure's columns for the customers with the largest open balances.
+LARGEST_EXPOSURES = """
+WITH top AS (
+    SELECT customer_id, currency, exposure, open_orders FROM open_by_customer
+    WHERE open_orders > 0 AND customer_id IS NOT NULL
+    ORDER BY exposure DESC, customer_id LIMIT %s
+)
+SELECT t.customer_id, c.name AS customer_name, t.currency, t.exposure, t.open_orders,
+       c.credit_limit,
+       CASE WHEN c.credit_limit > 0 AND c.currency = t.currency
+            THEN round(t.exposure / c.credit_limit, 4) END AS utilisation,
+       coalesce((SELECT l.kind = 'breached' FROM credit_events l
+                 WHERE l.customer_id = t.customer_id ORDER BY l.pos DESC LIMIT 1), false)
+           AS breached,
+       b.breaches, b.last_breach_at
+FROM top t
+LEFT JOIN customers c ON c.customer_id = t.customer_id
+CROSS JOIN LATERAL (SELECT count(*) AS breaches, max(e.at) AS last_breach_at
+                    FROM credit_events e
+                    WHERE e.customer_id = t.customer_id AND e.kind = 'breached') b
+ORDER BY t.exposure DESC, t.customer_id
+"""
 
 # Actions published through the workbench that the projection has not applied yet.
 _PENDING = (
@@ -267,14 +290,16 @@ class ReadModels:
                 " CASE WHEN sum(orders) > 0 THEN round(sum(matched) / sum(orders), 4) END"
                 " AS matched_rate, sum(paid) AS paid, sum(settled) AS settled,"
                 " sum(written_off) AS written_off"
-                " FROM daily_recon_report WHERE day = %s GROUP BY currency ORDER BY currency",
-                (day,),
+                " FROM (" + DAILY_OF_DAY + ") r GROUP BY currency ORDER BY currency",
+                {"day": day},
             ).fetchall()
 
     def open_by_reason(self) -> list[Row]:
         with self.connect() as conn:
             return conn.execute(
-                "SELECT reason, count(*) AS n FROM exceptions WHERE status <> 'resolved'"
+                # exception_queue: the `exceptions` view's rules, kept per mismatch.
+                "SELECT reason, count(*) AS n FROM exception_queue"
+                " WHERE detected_pos IS NOT NULL AND status <> 'resolved'"
                 " GROUP BY reason ORDER BY reason"
             ).fetchall()
 
@@ -297,16 +322,23 @@ class ReadModels:
                 (day, days, day),
             ).fetchall()
 
-    def ageing(self, day: date, by: Literal["customer", "channel", "region"]) -> Report:
+    def ageing(
+        self, day: date, by: Literal["customer", "channel", "region"], largest: int | None = None
+    ) -> Report:
         with self.reports() as reports:
-            return reports.ageing(day, by)
+            return reports.ageing(day, by, largest=largest)
 
     def largest_exposures(self, limit: int = 20) -> list[Row]:
+        """`credit_exposure` ORDER BY exposure DESC LIMIT `limit`, from the largest rows of
+        open_by_customer (an index) rather than the view over every customer."""
         with self.connect() as conn:
-            return conn.execute(
-                "SELECT * FROM credit_exposure ORDER BY exposure DESC, customer_id LIMIT %s",
-                (limit,),
-            ).fetchall()
+            rows = conn.execute(LARGEST_EXPOSURES, (limit,)).fetchall()
+            if len(rows) < limit:  # customers without exposure fill the rest
+                rows = conn.execute(
+                    "SELECT * FROM credit_exposure ORDER BY exposure DESC, customer_id LIMIT %s",
+                    (limit,),
+                ).fetchall()
+            return rows
 
     # --- customers and the daily report -----------------------------------------------------
 
