@@ -4,6 +4,10 @@ models). Queries are expanded as Grafana expands them (bench/grafana.py), over t
 range of the schema's closed days.
 
     python -m bench.dashboards --schema o2c_read --runs 20
+
+`--recon-before-after` measures the panels A/B/A/B on the same schema: A with
+`daily_recon_report` as migration 0003 defined it (computed on each query; replaced inside
+a transaction that is rolled back), B as it is (0010: stored per closed day).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import psycopg
 from psycopg import sql
 
 from bench.grafana import dashboards, interpolate, sql_queries
+from projections.migrate import MIGRATIONS
 from projections.reports import Reports
 from services.settings import get_settings
 
@@ -67,9 +72,18 @@ def _panels(
     return found
 
 
-def measure(conninfo: str, schema: str, runs: int) -> dict[str, Any]:
+def _recon_view_0003() -> str:
+    text = (MIGRATIONS / "0003_read_models.sql").read_text()
+    start = text.index("CREATE VIEW daily_recon_report AS")
+    return text[start : text.index(";\n", start)].replace("CREATE VIEW", "CREATE OR REPLACE VIEW")
+
+
+def measure(conninfo: str, schema: str, runs: int, *, recon_before: bool = False) -> dict[str, Any]:
     results: dict[str, Any] = {"schema": schema, "runs": runs, "panels": {}, "reports": {}}
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with psycopg.connect(conninfo, autocommit=not recon_before) as conn:
+        if recon_before:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            conn.execute(_recon_view_0003().encode())
         conn.execute("SET search_path TO pg_catalog")
         first, last = conn.execute(
             sql.SQL("SELECT min(day), max(day) FROM {}.closed_days").format(sql.Identifier(schema))
@@ -84,6 +98,9 @@ def measure(conninfo: str, schema: str, runs: int) -> dict[str, Any]:
             results["panels"].update(
                 _panels(conn, name, dashboard, schema, time_from, time_to, runs)
             )
+        if recon_before:
+            conn.rollback()
+            return results  # the reports read no daily_recon_report of 0003
     reports = Reports(conninfo, schema)
     try:
         day = last or today.date()
@@ -102,11 +119,29 @@ def measure(conninfo: str, schema: str, runs: int) -> dict[str, Any]:
     return results
 
 
+def _before_after(conninfo: str, schema: str, runs: int, rounds: int) -> None:
+    p95: dict[str, dict[str, list[float]]] = {}
+    for _ in range(rounds):
+        for label, before in (("0003", True), ("0010", False)):
+            panels = measure(conninfo, schema, runs, recon_before=before)["panels"]
+            for name, figures in panels.items():
+                p95.setdefault(name, {}).setdefault(label, []).append(figures["p95_ms"])
+    print(f"{'0003 p95':>10} {'0010 p95':>10}  panel (median of {rounds} rounds of {runs} runs)")
+    for name, by in p95.items():
+        a, b = statistics.median(by["0003"]), statistics.median(by["0010"])
+        print(f"{a:10.1f} {b:10.1f}  {name}")
+    print(json.dumps(p95))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--schema", default=get_settings().read_schema)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--recon-before-after", type=int, metavar="ROUNDS", default=0)
     args = parser.parse_args()
+    if args.recon_before_after:
+        _before_after(get_settings().database_url, args.schema, args.runs, args.recon_before_after)
+        return
     results = measure(get_settings().database_url, args.schema, args.runs)
     for group in ("panels", "reports"):
         for name, figures in results[group].items():

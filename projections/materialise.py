@@ -1,13 +1,18 @@
-"""DSO and ageing of closed business days, computed once and stored (`dso_by_day`,
-`ageing_by_day`) for the views `dso_daily` and `ar_ageing` to read.
+"""DSO, ageing and the daily report of closed business days, computed once and stored
+(`dso_by_day`, `ageing_by_day`, `recon_by_day`) for the views `dso_daily`, `ar_ageing` and
+`daily_recon_report` to read.
 
 A day's figures are a function of the balance history and the order and customer facts.
 So that the stored rows always equal what the on-the-fly computation gives now, whatever
 the batches a run happened to cut (a rebuild cuts others), a batch recomputes every
 closed day its rows can change: the days it closes, and every closed day from the
 earliest event time among its new balance rows, or among the open balances of the orders
-and customers whose facts it changed (late facts; region and channel). Days are computed
-in the batch's transaction, so rows, offsets and figures commit together.
+and customers whose facts it changed (late facts; region and channel). A day's report
+rows depend on that day's facts only, but through its orders: "matched" counts the orders
+placed that day matched now, and channels come from the order or its balance. So the report
+is also recomputed for every closed day on which an order the batch touched (placed,
+matched, balanced, written off, mismatched) has a fact. Days are computed in the batch's
+transaction, so rows, offsets and figures commit together.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
+
+from projections.model import APPEND_TABLES, Changes
+from projections.reports import DAILY_OF_DAY
 
 # The snapshot in effect at the end of day `d.day` (UTC), as in `_ITEMS_AS_OF` of
 # projections/reports.py and the view ar_ageing_items.
@@ -116,6 +124,55 @@ WHERE b.customer_id = ANY(%s) AND h.open_balance > 0
 """
 
 
+# The closed days on which these orders have a fact the daily report counts, and the days
+# of the batch's write-offs and mismatches of no order.
+_REPORT_DAYS_OF_ORDERS = """
+WITH o AS (SELECT unnest(%(orders)s::text[]) AS order_id),
+days AS (
+    SELECT (x.placed_at AT TIME ZONE 'UTC')::date AS day
+    FROM orders x JOIN o USING (order_id)
+    UNION SELECT (x.event_time AT TIME ZONE 'UTC')::date
+    FROM balance_history x JOIN o USING (order_id)
+    UNION SELECT (x.event_time AT TIME ZONE 'UTC')::date
+    FROM writeoffs x JOIN o USING (order_id)
+    UNION SELECT (x.event_time AT TIME ZONE 'UTC')::date
+    FROM mismatch_events x JOIN o USING (order_id) WHERE x.kind = 'detected'
+    UNION SELECT unnest(%(days)s::date[])
+)
+SELECT d.day FROM days d JOIN closed_days c USING (day) ORDER BY 1
+"""
+
+
+_ORDER_FACTS = ("balance_history", "order_matches", "writeoffs", "mismatch_events")
+
+
+def touched(changes: Changes) -> tuple[set[str], set[date]]:
+    """The orders a batch's facts name, and the days of its facts that name none."""
+    orders = set(changes.orders)
+    days: set[date] = set()
+    for table in _ORDER_FACTS:
+        columns = APPEND_TABLES[table]
+        order_id, event_time = columns.index("order_id"), columns.index("event_time")
+        for row in changes.appended[table]:
+            moment = row[event_time]
+            if row[order_id] is not None:
+                orders.add(str(row[order_id]))
+            elif isinstance(moment, datetime):
+                days.add(utc_day(moment))
+    return orders, days
+
+
+def report_days(
+    cur: psycopg.Cursor[Any], orders: Collection[str], days: Collection[date]
+) -> list[date]:
+    """The closed days whose daily report rows a batch touching `orders` (and having
+    facts of no order on `days`) can change."""
+    if not orders and not days:
+        return []
+    rows = cur.execute(_REPORT_DAYS_OF_ORDERS, {"orders": sorted(orders), "days": sorted(days)})
+    return [r[0] for r in rows.fetchall()]
+
+
 def earliest_open(
     cur: psycopg.Cursor[Any], orders: Collection[str], customers: Collection[str]
 ) -> date | None:
@@ -161,8 +218,18 @@ def take_deferred(cur: psycopg.Cursor[Any], start: date | None) -> date | None:
     return min(found, default=None)
 
 
-def compute(cur: psycopg.Cursor[Any], days: Sequence[date]) -> None:
-    """(Re)compute and store the DSO and ageing of `days`, which must be closed."""
+def compute(
+    cur: psycopg.Cursor[Any], days: Sequence[date], report_only: Collection[date] = ()
+) -> None:
+    """(Re)compute and store the DSO, ageing and daily report of `days`, and the daily
+    report alone of `report_only`; all must be closed."""
+    report = sorted({*days, *report_only})
+    if report:
+        cur.execute("DELETE FROM recon_by_day WHERE day = ANY(%s)", (report,))
+        # One day at a time, each from the indexes (DAILY_OF_DAY, as `o2c report daily`).
+        statement = f"INSERT INTO recon_by_day SELECT * FROM ({DAILY_OF_DAY}) r".encode()
+        for day in report:
+            cur.execute(statement, {"day": day})
     if not days:
         return
     params = {"days": list(days)}

@@ -239,14 +239,15 @@ class Store:
         start = min(earliest, default=None)
         if start is not None and start > last[0]:
             start = None  # only the open day: nothing closed can change
+        report = materialise.report_days(cur, *materialise.touched(changes))
         if catching_up:
             # A replay reads the clock ahead of the facts, so nearly every batch would
             # change the days already closed: note the first, compute them when caught up.
-            materialise.defer(cur, start)
-            start = None
+            materialise.defer(cur, min([d for d in (start, *report[:1]) if d], default=None))
+            start, report = None, []
         else:
             start = materialise.take_deferred(cur, start)
-        materialise.compute(cur, materialise.days_to_compute(cur, closed, start))
+        materialise.compute(cur, materialise.days_to_compute(cur, closed, start), report)
         if closed:
             # These tables grow by a few rows a day, never enough for autovacuum to look at
             # them soon; without statistics the planner guesses thousands of rows and

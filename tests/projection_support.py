@@ -32,6 +32,7 @@ PROJECTED_TABLES = (
     "dso_by_day",
     "ageing_by_day",
     "ageing_groups_by_day",
+    "recon_by_day",
     "materialised_days",
 )
 
