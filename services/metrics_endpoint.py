@@ -23,7 +23,7 @@ def serve(port: int, host: str = "127.0.0.1") -> None:
     except OSError as exc:
         logging.getLogger(__name__).warning(
             "metrics not served: cannot listen on %s:%d (%s); set another port"
-            " (O2C_METRICS_PORT, O2C_PROJECTION_METRICS_PORT) or 0 for none",
+            " (O2C_METRICS_PORT, O2C_PROJECTION_METRICS_PORT, O2C_WEB_METRICS_PORT) or 0 for none",
             host,
             port,
             exc.strerror or exc,

@@ -200,6 +200,10 @@ class Settings(BaseSettings):
     web_secret: SecretStr | None = None
     # Prometheus endpoint of `o2c projections run` (0: off); beside the worker's 9108.
     projection_metrics_port: int = 9109
+    # Prometheus endpoint of `o2c web` (0: off): requests by route and status, their time,
+    # and the 503s answered while PostgreSQL or Kafka was away. Apart from the app's port,
+    # so that a scraper needs no login and the workbench's port need not be exposed to it.
+    web_metrics_port: int = 9110
 
     @classmethod
     def settings_customise_sources(

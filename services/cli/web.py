@@ -133,6 +133,10 @@ def web_serve(args: argparse.Namespace) -> int:
         return 0
     host = args.host or settings.web_host
     port = args.port or settings.web_port
+    from services import metrics_endpoint
+    from services.web import metrics  # noqa: F401  (its series, before the endpoint serves)
+
+    metrics_endpoint.serve(settings.web_metrics_port, settings.metrics_host)
     info(f"o2c web on http://{host}:{port}/")
     uvicorn.run(create_app(settings, secret), host=host, port=port, log_level=settings.log_level)
     return 0

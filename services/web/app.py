@@ -8,12 +8,14 @@ and optionally the publisher, so that tests can watch what an action sends.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlencode
 
+import psycopg
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -28,10 +30,12 @@ from starlette.templating import Jinja2Templates
 from schemas.base import CloudEvent
 from services import manual_actions
 from services.cli.reports import render
+from services.connections import ServiceUnreachable
 from services.display_masking import DISPLAY_FILTERS
-from services.kafka_io import EventProducer
+from services.kafka_io import DeliveryFailed, EventProducer
 from services.settings import Settings
 from services.web import i18n
+from services.web.metrics import UNAVAILABLE, RequestMetrics
 from services.web.queries import SORTS, QueueFilter, ReadModels
 from services.web.security import (
     CSRF_FIELD,
@@ -47,6 +51,8 @@ HERE = Path(__file__).parent
 Publisher = Callable[[Sequence[CloudEvent]], None]
 Handler = Callable[[Request], Awaitable[Response]]
 SESSION_SECONDS = 8 * 3600
+RETRY_SECONDS = 5
+log = logging.getLogger(__name__)
 
 
 def kafka_publisher(bootstrap: str) -> Publisher:
@@ -449,9 +455,30 @@ def create_app(settings: Settings, secret: str, publish: Publisher | None = None
         Route("/favicon.ico", lambda _request: Response(status_code=204), methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        # PostgreSQL or Kafka went away after start-up: say so and when to retry, rather
+        # than a bare 500; the page needs neither (no user lookup, nothing read).
+        if isinstance(exc, ServiceUnreachable):
+            service = exc.service
+        else:
+            service = "Kafka" if isinstance(exc, DeliveryFailed) else "PostgreSQL"
+        UNAVAILABLE.labels(service).inc()
+        log.warning("%s %s answered 503: %s", request.method, request.url.path, exc)
+        key = "kafka_unavailable" if service == "Kafka" else "database_unavailable"
+        response = bench.page(request, "error.html", None, 503, message=key)
+        response.headers["retry-after"] = str(RETRY_SECONDS)
+        return response
+
     return Starlette(
         routes=routes,
+        exception_handlers={
+            ServiceUnreachable: unavailable,
+            psycopg.OperationalError: unavailable,
+            DeliveryFailed: unavailable,
+        },
         middleware=[
+            Middleware(RequestMetrics, routes=routes),
             Middleware(SecurityHeaders),
             Middleware(
                 SessionMiddleware,

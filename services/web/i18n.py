@@ -123,6 +123,17 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "not_due": {"en": "not due", "zh": "未到期"},
     "total": {"en": "Total", "zh": "合计"},
     "forbidden": {"en": "You may not do this.", "zh": "您无权执行此操作。"},
+    "database_unavailable": {
+        "en": "The read models cannot be reached (PostgreSQL is not answering). Try again in a"
+        " few seconds; if it lasts, tell whoever runs o2c-matcher.",
+        "zh": "无法访问读取模型（PostgreSQL 无响应）。请几秒后重试；"
+        "如持续，请联系 o2c-matcher 的运维人员。",
+    },
+    "kafka_unavailable": {
+        "en": "The action was not recorded: Kafka is not answering. Nothing was changed; try"
+        " again in a few seconds.",
+        "zh": "操作未记录：Kafka 无响应。未做任何更改；请几秒后重试。",
+    },
     "refused": {"en": "Refused", "zh": "已拒绝"},
     "sort": {"en": "Sort", "zh": "排序"},
     "newest": {"en": "newest first", "zh": "最新优先"},

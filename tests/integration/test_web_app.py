@@ -326,3 +326,55 @@ def test_a_queue_with_a_pending_row_polls_until_it_is_applied(
     after = client.get(f"/exceptions?customer={seeded.customer}", headers={"hx-request": "true"})
     assert 'id="queue-poll"' not in after.text
     assert 'class="status assigned"' in after.text
+
+
+def _sample(name: str, labels: dict[str, str]) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_workbench_whose_database_goes_away_answers_503_and_serves_again_when_it_is_back(
+    services: Services, read_schema: str, seeded: Seeded
+) -> None:
+    import socket
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from tests.fault_support import FlakyProxy
+
+    settings = settings_for(services, read_schema)
+    web_url = settings.role_database_url("web")
+    target = int(conninfo_to_dict(web_url).get("port") or 5432)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    through_proxy = settings.model_copy(
+        update={"web_database_url": make_conninfo(web_url, host="127.0.0.1", port=str(port))}
+    )
+    route = {"route": "/exceptions/{mismatch_id}", "method": "GET"}
+    unavailable = {"service": "PostgreSQL"}
+    proxy = FlakyProxy(port, target, delay=0, drop_every=3600)
+    try:
+        with TestClient(create_app(through_proxy, SECRET), base_url="http://127.0.0.1") as client:
+            assert login(client, seeded.users["viewer"], PASSWORDS["viewer"]) == 303
+            served = _sample("o2c_web_requests_total", {**route, "status": "200"})
+            assert client.get(f"/exceptions/{seeded.overpaid}").status_code == 200
+            assert _sample("o2c_web_requests_total", {**route, "status": "200"}) == served + 1
+
+            proxy.close()  # PostgreSQL is away: connections are refused
+            refused = _sample("o2c_web_unavailable_total", unavailable)
+            away = client.get(f"/exceptions/{seeded.overpaid}")
+            assert away.status_code == 503
+            assert away.headers["retry-after"] == "5"
+            assert "PostgreSQL is not answering" in away.text
+            assert _sample("o2c_web_unavailable_total", unavailable) == refused + 1
+            assert _sample("o2c_web_requests_total", {**route, "status": "503"}) >= 1
+            assert client.get("/login").status_code == 200  # reads nothing: still up
+
+            proxy = FlakyProxy(port, target, delay=0, drop_every=3600)  # back, same address
+            back = client.get(f"/exceptions/{seeded.overpaid}")
+            assert back.status_code == 200, back.text
+            assert seeded.overpaid in back.text
+    finally:
+        proxy.close()

@@ -80,6 +80,7 @@ def test_prometheus_scrapes_the_ports_the_processes_serve_on() -> None:
     assert targets == {
         "o2c-worker": f"worker:{defaults.metrics_port}",
         "o2c-projections": f"projections:{defaults.projection_metrics_port}",
+        "o2c-web": f"web:{defaults.web_metrics_port}",
     }
     for target in targets.values():
         assert target.split(":")[0] in services
@@ -107,7 +108,7 @@ def test_kubernetes_pods_annotate_the_port_their_container_serves_metrics_on() -
             }
             assert int(annotations["prometheus.io/port"]) in ports, path.name
             annotated += 1
-    assert annotated == 2
+    assert annotated == 3
 
 
 def test_metrics_endpoint_binds_the_host_it_is_given() -> None:

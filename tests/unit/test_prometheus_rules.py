@@ -78,12 +78,13 @@ def test_every_alert_has_a_test_that_it_fires_and_that_it_does_not_before() -> N
 
 
 def _defined_series() -> set[str]:
-    """Every series name the worker's and the projections' endpoints can expose."""
+    """Every series name the worker's, the projections' and the web app's endpoints can
+    expose."""
     import importlib
 
     import prometheus_client
 
-    for module in ("services.metrics", "projections.metrics"):
+    for module in ("services.metrics", "projections.metrics", "services.web.metrics"):
         importlib.import_module(module)  # for its registrations
     names = {"up"}
     for family in prometheus_client.REGISTRY.collect():
@@ -131,7 +132,7 @@ def test_kubernetes_config_names_jobs_as_the_rules_expect() -> None:
     relabel = {r.get("target_label") for r in job["relabel_configs"]}
     assert "job" in relabel
     jobs = {j["job_name"] for j in compose["scrape_configs"]}
-    assert jobs == {"o2c-worker", "o2c-projections"}
+    assert jobs == {"o2c-worker", "o2c-projections", "o2c-web"}
     manifests = (PROMETHEUS.parent / "k8s").glob("*.yaml")
     apps = {
         d["spec"]["template"]["metadata"]["labels"]["app"]

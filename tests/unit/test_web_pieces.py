@@ -222,3 +222,27 @@ def test_manual_events_without_by_still_decode() -> None:
     )
     assert isinstance(old, ev.MismatchResolved)
     assert old.data.by is None
+
+
+def test_requests_are_labelled_by_their_route_template_and_strays_share_one_label() -> None:
+    from starlette.responses import Response
+    from starlette.routing import Mount, Route
+
+    from services.web.metrics import UNMATCHED, route_template
+
+    def nothing(_request: Any) -> Response:
+        return Response()
+
+    routes = [
+        Route("/exceptions", nothing, methods=["GET"]),
+        Route("/exceptions/{mismatch_id}", nothing, methods=["GET"]),
+        Mount("/static", routes=[]),
+    ]
+
+    def scope(path: str) -> dict[str, Any]:
+        return {"type": "http", "path": path, "method": "GET", "root_path": ""}
+
+    assert route_template(routes, scope("/exceptions")) == "/exceptions"
+    assert route_template(routes, scope("/exceptions/MM-123")) == "/exceptions/{mismatch_id}"
+    assert route_template(routes, scope("/static/app.css")) == "/static"
+    assert route_template(routes, scope("/wp-login.php")) == UNMATCHED
