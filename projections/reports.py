@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+import psycopg
 from psycopg import sql
 
 from projections.migrate import use_schema
@@ -100,8 +101,11 @@ class Report:
 
 
 class Reports:
-    def __init__(self, conninfo: str, schema: str) -> None:
-        self.conn = connect_database(conninfo, autocommit=True)
+    def __init__(
+        self, conninfo: str, schema: str, *, connection: psycopg.Connection[Any] | None = None
+    ) -> None:
+        """`connection`: an open one to use instead of connecting (a bench's transaction)."""
+        self.conn = connection or connect_database(conninfo, autocommit=True)
         use_schema(self.conn, schema)
 
     def close(self) -> None:

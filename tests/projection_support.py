@@ -27,6 +27,7 @@ PROJECTED_TABLES = (
     "order_matches",
     "writeoffs",
     "mismatch_events",
+    "exception_state",
     "credit_events",
     "closed_days",
     "processed_events",
@@ -34,6 +35,7 @@ PROJECTED_TABLES = (
     "dso_by_day",
     "ageing_by_day",
     "ageing_groups_by_day",
+    "ar_ageing_by_day",
     "recon_by_day",
     "materialised_days",
 )
