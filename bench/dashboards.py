@@ -8,16 +8,20 @@ range of the schema's closed days.
 `--recon-before-after` measures the panels A/B/A/B on the same schema: A with
 `daily_recon_report` as migration 0003 defined it (computed on each query; replaced inside
 a transaction that is rolled back), B as it is (0010: stored per closed day).
+`--exceptions-before-after` does the same, panels and reports, with A's `exceptions` as
+0003 defined it (a fold of every mismatch event) and `ar_ageing` as 0004 did (sums of the
+day's ageing_by_day rows), B as they are (0012: read from stored rows).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -72,18 +76,35 @@ def _panels(
     return found
 
 
-def _recon_view_0003() -> str:
-    text = (MIGRATIONS / "0003_read_models.sql").read_text()
-    start = text.index("CREATE VIEW daily_recon_report AS")
-    return text[start : text.index(";\n", start)].replace("CREATE VIEW", "CREATE OR REPLACE VIEW")
+# The views of each before/after comparison as the earlier migration defined them.
+BEFORE = {
+    "recon": (("0003_read_models.sql", "daily_recon_report"),),
+    "exceptions": (
+        ("0003_read_models.sql", "exceptions"),
+        ("0004_materialised_days.sql", "ar_ageing"),
+    ),
+}
 
 
-def measure(conninfo: str, schema: str, runs: int, *, recon_before: bool = False) -> dict[str, Any]:
+def _view_as_defined_in(migration: str, view: str) -> str:
+    text = (MIGRATIONS / migration).read_text()
+    found = re.search(rf"CREATE (OR REPLACE )?VIEW {view} AS\n", text)
+    assert found is not None, (migration, view)
+    body = text[found.end() : text.index(";\n", found.end())]
+    return f"CREATE OR REPLACE VIEW {view} AS\n{body}"
+
+
+def measure(
+    conninfo: str, schema: str, runs: int, *, before: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """`before`: (migration, view) pairs whose earlier definitions replace the views for
+    this measurement only (in a transaction rolled back at its end)."""
     results: dict[str, Any] = {"schema": schema, "runs": runs, "panels": {}, "reports": {}}
-    with psycopg.connect(conninfo, autocommit=not recon_before) as conn:
-        if recon_before:
+    with psycopg.connect(conninfo, autocommit=not before) as conn:
+        if before:
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-            conn.execute(_recon_view_0003().encode())
+            for migration, view in before:
+                conn.execute(_view_as_defined_in(migration, view).encode())
         conn.execute("SET search_path TO pg_catalog")
         first, last = conn.execute(
             sql.SQL("SELECT min(day), max(day) FROM {}.closed_days").format(sql.Identifier(schema))
@@ -98,37 +119,44 @@ def measure(conninfo: str, schema: str, runs: int, *, recon_before: bool = False
             results["panels"].update(
                 _panels(conn, name, dashboard, schema, time_from, time_to, runs)
             )
-        if recon_before:
-            conn.rollback()
-            return results  # the reports read no daily_recon_report of 0003
-    reports = Reports(conninfo, schema)
-    try:
-        day = last or today.date()
-        for label, run in {
-            "report ageing --as-of (closed day)": lambda: reports.ageing(day),
-            "report ageing --by channel": lambda: reports.ageing(day, "channel"),
-            "report dso": lambda: reports.dso(None),
-            "report dso --as-of (closed day)": lambda: reports.dso(day),
-            "report exposure": reports.exposure,
-            "report exceptions --status open": lambda: reports.exceptions("open"),
-            "report daily": lambda: reports.daily(day),
-        }.items():
-            results["reports"][label] = _timed(run, runs)
-    finally:
-        reports.close()
+        # The reports on the same connection: the replaced views are visible to it alone.
+        reports = Reports(conninfo, schema, connection=conn if before else None)
+        try:
+            _reports(results, reports, last or today.date(), runs)
+        finally:
+            if before:
+                conn.rollback()
+            else:
+                reports.close()
     return results
 
 
-def _before_after(conninfo: str, schema: str, runs: int, rounds: int) -> None:
+def _reports(results: dict[str, Any], reports: Reports, day: date, runs: int) -> None:
+    for label, run in {
+        "report ageing --as-of (closed day)": lambda: reports.ageing(day),
+        "report ageing --by channel": lambda: reports.ageing(day, "channel"),
+        "report dso": lambda: reports.dso(None),
+        "report dso --as-of (closed day)": lambda: reports.dso(day),
+        "report exposure": reports.exposure,
+        "report exceptions --status open": lambda: reports.exceptions("open"),
+        "report daily": lambda: reports.daily(day),
+    }.items():
+        results["reports"][label] = _timed(run, runs)
+
+
+def _before_after(
+    conninfo: str, schema: str, runs: int, rounds: int, before: str, labels: tuple[str, str]
+) -> None:
     p95: dict[str, dict[str, list[float]]] = {}
     for _ in range(rounds):
-        for label, before in (("0003", True), ("0010", False)):
-            panels = measure(conninfo, schema, runs, recon_before=before)["panels"]
-            for name, figures in panels.items():
+        for label, views in ((labels[0], BEFORE[before]), (labels[1], ())):
+            found = measure(conninfo, schema, runs, before=views)
+            for name, figures in {**found["panels"], **found["reports"]}.items():
                 p95.setdefault(name, {}).setdefault(label, []).append(figures["p95_ms"])
-    print(f"{'0003 p95':>10} {'0010 p95':>10}  panel (median of {rounds} rounds of {runs} runs)")
+    a_label, b_label = (f"{label} p95" for label in labels)
+    print(f"{a_label:>10} {b_label:>10}  query (median of {rounds} rounds of {runs} runs)")
     for name, by in p95.items():
-        a, b = statistics.median(by["0003"]), statistics.median(by["0010"])
+        a, b = statistics.median(by[labels[0]]), statistics.median(by[labels[1]])
         print(f"{a:10.1f} {b:10.1f}  {name}")
     print(json.dumps(p95))
 
@@ -138,9 +166,17 @@ def main() -> None:
     parser.add_argument("--schema", default=get_settings().read_schema)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--recon-before-after", type=int, metavar="ROUNDS", default=0)
+    parser.add_argument("--exceptions-before-after", type=int, metavar="ROUNDS", default=0)
     args = parser.parse_args()
+    url = get_settings().database_url
     if args.recon_before_after:
-        _before_after(get_settings().database_url, args.schema, args.runs, args.recon_before_after)
+        _before_after(
+            url, args.schema, args.runs, args.recon_before_after, "recon", ("0003", "0010")
+        )
+        return
+    if args.exceptions_before_after:
+        rounds = args.exceptions_before_after
+        _before_after(url, args.schema, args.runs, rounds, "exceptions", ("main", "0012"))
         return
     results = measure(get_settings().database_url, args.schema, args.runs)
     for group in ("panels", "reports"):

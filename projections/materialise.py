@@ -1,6 +1,6 @@
 """DSO, ageing and the daily report of closed business days, computed once and stored
-(`dso_by_day`, `ageing_by_day`, `recon_by_day`) for the views `dso_daily`, `ar_ageing` and
-`daily_recon_report` to read.
+(`dso_by_day`, `ageing_by_day` and its sums `ageing_groups_by_day` and `ar_ageing_by_day`,
+`recon_by_day`) for the views `dso_daily`, `ar_ageing` and `daily_recon_report` to read.
 
 A day's figures are a function of the balance history and the order and customer facts.
 So that the stored rows always equal what the on-the-fly computation gives now, whatever
@@ -108,6 +108,22 @@ FROM ageing_by_day a
 CROSS JOIN (VALUES ('customer'), ('channel'), ('region')) g (grouping)
 WHERE a.as_of = ANY(%(days)s::date[])
 GROUP BY 1, 2, 3, 4
+"""
+
+# Each day's ar_ageing rows, pivoted from the rows above: the view as migration 0004 defined
+# it, stored so that the view reads them (0012); the same statement as 0012's backfill.
+_AR_AGEING = """
+INSERT INTO ar_ageing_by_day
+SELECT a.as_of, a.customer_id, a.channel, a.region, a.currency,
+       sum(a.open_amount) FILTER (WHERE a.bucket = 'not_due'),
+       sum(a.open_amount) FILTER (WHERE a.bucket = '1-30'),
+       sum(a.open_amount) FILTER (WHERE a.bucket = '31-60'),
+       sum(a.open_amount) FILTER (WHERE a.bucket = '61-90'),
+       sum(a.open_amount) FILTER (WHERE a.bucket = '>90'),
+       sum(a.open_amount)
+FROM ageing_by_day a
+WHERE a.as_of = ANY(%(days)s::date[])
+GROUP BY a.as_of, a.customer_id, a.channel, a.region, a.currency
 """
 
 # The earliest event time among the open balances of these orders (of these customers'
@@ -236,9 +252,11 @@ def compute(
     cur.execute("DELETE FROM dso_by_day WHERE day = ANY(%(days)s)", params)
     cur.execute("DELETE FROM ageing_by_day WHERE as_of = ANY(%(days)s)", params)
     cur.execute("DELETE FROM ageing_groups_by_day WHERE as_of = ANY(%(days)s)", params)
+    cur.execute("DELETE FROM ar_ageing_by_day WHERE as_of = ANY(%(days)s)", params)
     cur.execute(_DSO, params)
     cur.execute(_AGEING, params)
     cur.execute(_AGEING_GROUPS, params)
+    cur.execute(_AR_AGEING, params)
     cur.execute(
         "INSERT INTO materialised_days SELECT unnest(%(days)s::date[]) ON CONFLICT DO NOTHING",
         params,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+import psycopg
 from psycopg import sql
 
 from projections.migrate import use_schema
@@ -85,73 +86,11 @@ FROM report_ageing_groups_by_day WHERE as_of = %(as_of)s AND grouping = %(by)s
 
 # The rows of daily_recon_report for one day (the view's rules, column for column), from
 # that day's facts found by their indexes instead of the view's pass over every order and
-# balance. A balance snapshot counts on the day its validity starts (the running maximum
-# of its order's event times), so only orders with a snapshot timed that day can have one.
-_CHANNEL_OF = """coalesce((SELECT o.channel FROM report_orders o WHERE o.order_id = {0}),
-             (SELECT b.channel FROM report_balance_current b WHERE b.order_id = {0}), 'unknown')"""
-_DAY_STARTS = "((%(day)s::date)::timestamp AT TIME ZONE 'UTC')"
-_DAY_ENDS = "((%(day)s::date + 1)::timestamp AT TIME ZONE 'UTC')"
-DAILY_OF_DAY = f"""
-WITH placed AS (
-    SELECT o.channel, o.currency, count(*) AS orders,
-           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM report_order_matches m
-                                           WHERE m.order_id = o.order_id)) AS matched
-    FROM report_orders o
-    WHERE (o.placed_at AT TIME ZONE 'UTC')::date = %(day)s::date AND o.channel IS NOT NULL
-    GROUP BY 1, 2
-),
-snapshots AS (
-    SELECT h.channel, h.currency,
-           max(h.event_time) OVER w AS valid_from,
-           h.paid - coalesce(lag(h.paid) OVER w, 0) AS paid_change,
-           h.settled - coalesce(lag(h.settled) OVER w, 0) AS settled_change
-    FROM report_balance_history h
-    WHERE h.order_id IN (SELECT t.order_id FROM report_balance_history t
-                         WHERE t.event_time >= {_DAY_STARTS} AND t.event_time < {_DAY_ENDS})
-    WINDOW w AS (PARTITION BY h.order_id ORDER BY h.pos ROWS UNBOUNDED PRECEDING)
-),
-money AS (
-    SELECT coalesce(channel, 'unknown') AS channel, currency,
-           sum(paid_change) AS paid, sum(settled_change) AS settled
-    FROM snapshots WHERE (valid_from AT TIME ZONE 'UTC')::date = %(day)s::date GROUP BY 1, 2
-),
-written AS (
-    SELECT {_CHANNEL_OF.format("w.order_id")} AS channel, w.currency, sum(w.amount) AS written_off
-    FROM report_writeoffs w WHERE w.event_time >= {_DAY_STARTS} AND w.event_time < {_DAY_ENDS}
-    GROUP BY 1, 2
-),
-raised AS (
-    SELECT {_CHANNEL_OF.format("m.order_id")} AS channel, m.currency, m.reason, count(*) AS n
-    FROM report_mismatch_events m
-    WHERE m.kind = 'detected' AND m.event_time >= {_DAY_STARTS} AND m.event_time < {_DAY_ENDS}
-    GROUP BY 1, 2, 3
-),
-mismatches AS (
-    SELECT channel, currency, sum(n)::bigint AS mismatches,
-           jsonb_object_agg(reason, n ORDER BY reason) AS mismatches_by_reason
-    FROM raised GROUP BY 1, 2
-),
-keys AS (
-    SELECT channel, currency FROM placed
-    UNION SELECT channel, currency FROM money
-    UNION SELECT channel, currency FROM written
-    UNION SELECT channel, currency FROM mismatches
-)
-SELECT %(day)s::date AS day, k.channel, k.currency,
-       coalesce(p.orders, 0) AS orders,
-       coalesce(m.paid, 0) AS paid,
-       coalesce(m.settled, 0) AS settled,
-       coalesce(p.matched, 0) AS matched,
-       CASE WHEN p.orders > 0 THEN round(p.matched::numeric / p.orders, 4) END AS matched_rate,
-       coalesce(x.mismatches, 0) AS mismatches,
-       coalesce(x.mismatches_by_reason, '{{}}'::jsonb) AS mismatches_by_reason,
-       coalesce(w.written_off, 0) AS written_off
-FROM keys k
-LEFT JOIN placed p USING (channel, currency)
-LEFT JOIN money m USING (channel, currency)
-LEFT JOIN written w USING (channel, currency)
-LEFT JOIN mismatches x USING (channel, currency)
-"""
+# balance: recon_of_day of migration 0010, the one definition, which the stored days
+# (projections/materialise.py), `o2c report daily` and the workbench's overview all use.
+# Any role may execute it (functions are PUBLIC's to execute); it reads the report_* views
+# with the caller's rights, which the reader and the web role may read.
+DAILY_OF_DAY = "SELECT * FROM recon_of_day(%(day)s::date)"
 
 
 @dataclass(frozen=True)
@@ -162,8 +101,11 @@ class Report:
 
 
 class Reports:
-    def __init__(self, conninfo: str, schema: str) -> None:
-        self.conn = connect_database(conninfo, autocommit=True)
+    def __init__(
+        self, conninfo: str, schema: str, *, connection: psycopg.Connection[Any] | None = None
+    ) -> None:
+        """`connection`: an open one to use instead of connecting (a bench's transaction)."""
+        self.conn = connection or connect_database(conninfo, autocommit=True)
         use_schema(self.conn, schema)
 
     def close(self) -> None:

@@ -3,7 +3,9 @@ topics, and table dumps to compare."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -14,8 +16,8 @@ from projections.runner import ProjectionRunner, Stats, end_positions, unique_gr
 from schemas.base import CloudEvent
 from services.database_roles import login_url
 from services.kafka_io import EventProducer
-from tests.conftest import Services
-from tests.factories import event
+from tests.conftest import RunningWorker, Services
+from tests.factories import event, unique
 
 PROJECTED_TABLES = (
     "customers",
@@ -25,6 +27,7 @@ PROJECTED_TABLES = (
     "order_matches",
     "writeoffs",
     "mismatch_events",
+    "exception_state",
     "credit_events",
     "closed_days",
     "processed_events",
@@ -32,6 +35,7 @@ PROJECTED_TABLES = (
     "dso_by_day",
     "ageing_by_day",
     "ageing_groups_by_day",
+    "ar_ageing_by_day",
     "recon_by_day",
     "materialised_days",
 )
@@ -134,3 +138,31 @@ def query(services: Services, schema: str, text: str, params: Any = None) -> lis
 
 def topic_names() -> list[str]:
     return [t.name for t in TOPICS]
+
+
+def utc(text: str) -> datetime:
+    """An ISO time without zone, read as UTC."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def drop_schemas(services: Services, *schemas: str) -> None:
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        for schema in schemas:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@contextmanager
+def simulated_month(services: Services, worker: RunningWorker, prefix: str) -> Iterator[str]:
+    """A fresh read schema fed by a simulated month (22 order days and the simulator's
+    tail, every day closed), dropped afterwards."""
+    # Imported here: tests.pipeline_support imports this module.
+    from projections.migrate import migrate
+    from tests.pipeline_support import fill_read_schema
+
+    schema = f"{prefix}_{unique('m').replace('-', '_')}"
+    migrate(services.database_url, schema)
+    try:
+        fill_read_schema(services, worker, schema, orders=300, days=22)
+        yield schema
+    finally:
+        drop_schemas(services, schema)

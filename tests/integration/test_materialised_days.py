@@ -6,39 +6,32 @@ row with a live run's in test_projections.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from projections.migrate import migrate
 from projections.rebuild import rebuild
 from projections.reports import Reports
 from tests.conftest import RunningWorker, Services
 from tests.factories import event, unique
-from tests.pipeline_support import fill_read_schema
-from tests.projection_support import balance, catch_up, publish, query, start_at_end
+from tests.projection_support import (
+    balance,
+    catch_up,
+    drop_schemas,
+    publish,
+    query,
+    simulated_month,
+    start_at_end,
+    utc,
+)
 
 pytestmark = pytest.mark.integration
 
 
-def _drop(services: Services, *schemas: str) -> None:
-    with psycopg.connect(services.database_url, autocommit=True) as conn:
-        for schema in schemas:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
 @pytest.fixture(scope="module")
 def month(services: Services, worker: RunningWorker) -> Iterator[str]:
-    """A read schema fed by a simulated month: 22 order days and the simulator's tail."""
-    schema = f"test_month_{unique('m').replace('-', '_')}"
-    migrate(services.database_url, schema)
-    try:
-        fill_read_schema(services, worker, schema, orders=300, days=22)
+    with simulated_month(services, worker, "test_month") as schema:
         yield schema
-    finally:
-        _drop(services, schema)
 
 
 def _closed_days(services: Services, schema: str) -> list[date]:
@@ -108,11 +101,7 @@ def test_a_rebuild_stores_figures_equal_to_the_on_the_fly_computation(
         done = rebuild(services.kafka_bootstrap, services.database_url, live, swap=False)
         assert assert_stored_equals_on_the_fly(services, done.schema) >= 28
     finally:
-        _drop(services, live, f"{live}_build")
-
-
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        drop_schemas(services, live, f"{live}_build")
 
 
 # A batch of one message is always full: the projection is catching up and defers the
@@ -130,18 +119,18 @@ def test_late_facts_and_master_data_recompute_the_closed_days_they_change(
             event(
                 "customer.upserted",
                 {"customer_id": customer, "name": "Late Ltd", "region": "north"},
-                at=_at("2025-03-01T08:00"),
+                at=utc("2025-03-01T08:00"),
             ),
             balance(
                 first,
-                _at("2025-03-03T10:00"),
+                utc("2025-03-03T10:00"),
                 receivable="100.00",
                 due="2025-03-02",
                 customer_id=customer,
                 currency="SGD",
                 channel="web",
             ),
-            event("day.closed", {"date": "2025-03-03"}, at=_at("2025-03-04T00:00")),
+            event("day.closed", {"date": "2025-03-03"}, at=utc("2025-03-04T00:00")),
         ],
     )
     catch_up(services, read_schema, batch_max=batch_max)
@@ -154,7 +143,7 @@ def test_late_facts_and_master_data_recompute_the_closed_days_they_change(
         [
             balance(
                 late,
-                _at("2025-03-03T23:50"),
+                utc("2025-03-03T23:50"),
                 receivable="40.00",
                 due="2025-03-31",
                 customer_id=customer,
@@ -164,7 +153,7 @@ def test_late_facts_and_master_data_recompute_the_closed_days_they_change(
             event(
                 "customer.upserted",
                 {"customer_id": customer, "name": "Late Ltd", "region": "south"},
-                at=_at("2025-03-04T09:00"),
+                at=utc("2025-03-04T09:00"),
             ),
         ],
     )

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from projections.migrate import migrate, use_schema
+from projections.migrate import use_schema
 from projections.rebuild import rebuild
 from tests.conftest import RunningWorker, Services
 from tests.factories import event, order_placed, unique
-from tests.pipeline_support import fill_read_schema
-from tests.projection_support import catch_up, publish, query, start_at_end
+from tests.projection_support import (
+    catch_up,
+    drop_schemas,
+    publish,
+    query,
+    simulated_month,
+    start_at_end,
+    utc,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,21 +45,10 @@ _COLUMNS = (
 _ORDER = " ORDER BY 1, 2, 3"
 
 
-def _drop(services: Services, *schemas: str) -> None:
-    with psycopg.connect(services.database_url, autocommit=True) as conn:
-        for schema in schemas:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
 @pytest.fixture(scope="module")
 def month(services: Services, worker: RunningWorker) -> Iterator[str]:
-    schema = f"test_recon_{unique('m').replace('-', '_')}"
-    migrate(services.database_url, schema)
-    try:
-        fill_read_schema(services, worker, schema, orders=300, days=22)
+    with simulated_month(services, worker, "test_recon") as schema:
         yield schema
-    finally:
-        _drop(services, schema)
 
 
 def assert_stored_equals_on_the_fly(services: Services, schema: str) -> int:
@@ -109,11 +103,7 @@ def test_a_rebuild_stores_daily_report_rows_equal_to_the_on_the_fly_view(
         done = rebuild(services.kafka_bootstrap, services.database_url, live, swap=False)
         assert assert_stored_equals_on_the_fly(services, done.schema) >= 20
     finally:
-        _drop(services, live, f"{live}_build")
-
-
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        drop_schemas(services, live, f"{live}_build")
 
 
 # A batch of one message is always full: the projection is catching up and defers the
@@ -127,9 +117,9 @@ def test_a_later_match_recomputes_the_closed_day_its_order_was_placed(
     publish(
         services,
         [
-            order_placed(order, "100.00", currency="SGD", at=_at("2025-04-01T10:00")),
-            event("day.closed", {"date": "2025-04-01"}, at=_at("2025-04-02T00:00")),
-            event("day.closed", {"date": "2025-04-02"}, at=_at("2025-04-03T00:00")),
+            order_placed(order, "100.00", currency="SGD", at=utc("2025-04-01T10:00")),
+            event("day.closed", {"date": "2025-04-01"}, at=utc("2025-04-02T00:00")),
+            event("day.closed", {"date": "2025-04-02"}, at=utc("2025-04-03T00:00")),
         ],
     )
     catch_up(services, read_schema, batch_max=batch_max)
@@ -147,7 +137,7 @@ def test_a_later_match_recomputes_the_closed_day_its_order_was_placed(
         "settled": "0",
         "written_off": "0",
     }
-    publish(services, [event("order.matched", matched, at=_at("2025-04-03T09:00"))])
+    publish(services, [event("order.matched", matched, at=utc("2025-04-03T09:00"))])
     catch_up(services, read_schema, batch_max=batch_max)
 
     assert query(services, read_schema, _day) == [(1, 1)]
