@@ -46,7 +46,7 @@ from bench.golden import ALL_CORES
 from schemas import events as ev
 from schemas.codec import decode, encode
 from services.cli.output import table
-from services.domain import credit, ledger, suspense
+from services.domain import credit, ledger, native, suspense
 from services.domain.matching import apply, may_change_with_time
 from services.domain.outputs import output
 from services.domain.policy import Policy
@@ -504,6 +504,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     groups = args.only or ["ledger", "all", "balance"]
+    print(native.summary(), file=sys.stderr)  # compiled or pure Python (O2C_PURE_PYTHON=1)
     results: dict[str, Any] = {}
     if "ledger" in groups:
         print("ledger core …", file=sys.stderr)
@@ -527,7 +528,11 @@ def main(argv: list[str] | None = None) -> None:
         RESULTS.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = RESULTS / f"cores-{stamp}.json"
-        machine = {"python": platform.python_version(), "platform": platform.platform()}
+        machine = {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "rules": native.summary(),
+        }
         path.write_text(json.dumps({"at": stamp, "results": results, "machine": machine}, indent=2))
         print(f"written {path}", file=sys.stderr)
 

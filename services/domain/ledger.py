@@ -16,6 +16,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import TypeAdapter
 
 from schemas import events as ev
@@ -23,7 +24,7 @@ from schemas.base import CloudEvent
 from schemas.events import OrderStatus, ReasonCode
 from services.domain import rows
 from services.domain.folding import evolve
-from services.domain.stored import SortedIds, StoredState
+from services.domain.stored import SortedIds
 from services.domain.stored import StateFormatError as StateFormatError
 
 ZERO = Decimal(0)
@@ -390,7 +391,6 @@ LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
 # the order of _FACTS below; ledger/3, JSON objects with every field named, is still read.
 STATE_FORMAT = b"ledger/4\n"
 LEGACY_FORMAT = b"ledger/3\n"
-_LEGACY = StoredState(Ledger, LEGACY_FORMAT, "ledger")
 _TIME_DRIVEN, _TIMELESS = b"t", b"-"
 
 # The tuples of facts, in stored order, with the class of their rows.
@@ -454,23 +454,51 @@ _DOCUMENT: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
 
 def load_state(raw: bytes) -> Ledger:
     if raw.startswith(LEGACY_FORMAT):
-        return _LEGACY.load(raw, prefix_length=1)
+        return _load_legacy(raw)
     _check(raw)
-    key, order, cancellation, *rest = _DOCUMENT.validate_json(raw[len(STATE_FORMAT) + 1 :])
+    return _from_rows(_DOCUMENT.validate_json(raw[len(STATE_FORMAT) + 1 :]))
+
+
+def _from_rows(document: Sequence[Any], applied_event_ids: frozenset[str] | None = None) -> Ledger:
+    key, order, cancellation, *rest = document
     facts = rest[: len(_FACTS)]
     reported, open_mismatches, unnamed, not_applied = rest[len(_FACTS) :]
-    applied = _fact_event_ids(order, cancellation, facts)
-    if unnamed or not_applied:
-        applied = (applied | set(unnamed)) - set(not_applied)
+    if applied_event_ids is None:
+        applied = _fact_event_ids(order, cancellation, facts)
+        if unnamed or not_applied:
+            applied = (applied | set(unnamed)) - set(not_applied)
+        applied_event_ids = frozenset(applied)
     return Ledger(
         key,
         order,
         cancellation=cancellation,
-        applied_event_ids=frozenset(applied),
+        applied_event_ids=applied_event_ids,
         reported=reported,
         open_mismatches=open_mismatches,
         **{name: f for (name, _), f in zip(_FACTS, facts, strict=True)},
     )
+
+
+def _load_legacy(raw: bytes) -> Ledger:
+    """ledger/3: the same facts as JSON objects, each field named in declaration order (as
+    pydantic wrote them), read as ledger/4 rows: pydantic cannot build the dataclasses
+    itself once mypyc compiled them (services/domain/native.py)."""
+    stored = orjson.loads(raw[len(LEGACY_FORMAT) + 1 :])
+
+    def row(fact: dict[str, Any] | None) -> list[Any] | None:
+        return None if fact is None else list(fact.values())
+
+    document = [
+        stored["key"],
+        row(stored["order"]),
+        stored["cancellation"],
+        *([row(f) for f in stored[name]] for name, _ in _FACTS),
+        row(stored["reported"]),
+        [row(m) for m in stored["open_mismatches"]],
+        [],
+        [],
+    ]
+    return _from_rows(_DOCUMENT.validate_python(document), frozenset(stored["applied_event_ids"]))
 
 
 def _check(raw: bytes) -> None:

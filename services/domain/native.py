@@ -23,16 +23,16 @@ from pathlib import Path
 from types import ModuleType
 
 # The rule modules mypyc compiles, in services/domain (docs/performance.md, "Third round").
-# Not the modules whose dataclasses a stored format reads or writes through pydantic
-# (ledger, credit, suspense, payouts, candidates' OpenItem, the row formats' hints): mypyc
-# keeps only simple annotations (`str | None` becomes `type`) and its classes have no
-# `__dict__` for pydantic to fill. ledger.py itself compiles (its facts are found by a dict
-# now, not singledispatch); its formats would need readers that do not go through pydantic.
+# Not the modules whose dataclasses pydantic builds for a stored format (credit, suspense,
+# payouts, and candidates' OpenItem in suspense/1): mypyc keeps only simple annotations
+# (`str | None` becomes `type`) and its classes have no `__dict__` for pydantic to fill.
+# The ledger's formats are read as rows (rows.field_types reads the hints from the source).
 COMPILED: tuple[str, ...] = (
     "assessment",
     "conditions",
     "folding",
     "keyed",
+    "ledger",
     "matching",
     "outputs",
     "policy",
