@@ -502,7 +502,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accuracy-orders", type=int, default=20_000)
     parser.add_argument("--balances", type=int, default=5_000, help="events per open-item row")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--gc-gen0",
+        type=int,
+        metavar="N",
+        help="the worker's collector settings to measure: gen0 threshold N, and gc.freeze() "
+        "of everything built before the rows run",
+    )
     args = parser.parse_args(argv)
+    if args.gc_gen0:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(args.gc_gen0, *gc.get_threshold()[1:])
+        print(
+            f"gc: threshold {gc.get_threshold()}, {gc.get_freeze_count()} frozen", file=sys.stderr
+        )
     groups = args.only or ["ledger", "all", "balance"]
     print(native.summary(), file=sys.stderr)  # compiled or pure Python (O2C_PURE_PYTHON=1)
     results: dict[str, Any] = {}

@@ -107,7 +107,7 @@ def _extension(name: str) -> Path | None:
 
 
 def summary() -> str:
-    """One line for `python -m services.domain.native` and the bench's reports."""
+    """One line for `python -m services.domain` and the bench's reports."""
     compiled = [name for name in COMPILED if module_mode(name) == "compiled"]
     if not compiled:
         why = f" ({PURE_PYTHON_VARIABLE}=1)" if pure_python_requested() else ""
@@ -119,7 +119,3 @@ def summary() -> str:
     if stale:
         line += f"; STALE, edited since the build: {', '.join(stale)} (run `make install`)"
     return line
-
-
-if __name__ == "__main__":
-    print(summary())
