@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The rule modules mypyc compiles in place (services/domain/native.py, docs/contributing.md):
+# built again whenever a source of services/domain changes, so no stale extension is imported.
+RULES_BUILT := $(VENV)/.rules-compiled
+RULE_SOURCES := $(wildcard services/domain/*.py)
 STACK := deploy/local/stack
 
 .DEFAULT_GOAL := help
@@ -12,12 +16,16 @@ STACK := deploy/local/stack
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
 
-install: $(INSTALLED) ## create .venv with o2c-matcher and its dev tools
+install: $(INSTALLED) $(RULES_BUILT) ## create .venv with o2c-matcher and its dev tools; compile the rule modules
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(RULES_BUILT): $(INSTALLED) $(RULE_SOURCES)
+	$(BIN)/python -m services.domain.build
 	@touch $@
 
 up: ## start Kafka and PostgreSQL (deploy/local; idempotent)

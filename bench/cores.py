@@ -46,7 +46,7 @@ from bench.golden import ALL_CORES
 from schemas import events as ev
 from schemas.codec import decode, encode
 from services.cli.output import table
-from services.domain import credit, ledger, suspense
+from services.domain import credit, ledger, native, suspense
 from services.domain.matching import apply, may_change_with_time
 from services.domain.outputs import output
 from services.domain.policy import Policy
@@ -502,8 +502,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accuracy-orders", type=int, default=20_000)
     parser.add_argument("--balances", type=int, default=5_000, help="events per open-item row")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--gc-gen0",
+        type=int,
+        metavar="N",
+        help="the worker's collector settings to measure: gen0 threshold N, and gc.freeze() "
+        "of everything built before the rows run",
+    )
     args = parser.parse_args(argv)
+    if args.gc_gen0:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(args.gc_gen0, *gc.get_threshold()[1:])
+        print(
+            f"gc: threshold {gc.get_threshold()}, {gc.get_freeze_count()} frozen", file=sys.stderr
+        )
     groups = args.only or ["ledger", "all", "balance"]
+    print(native.summary(), file=sys.stderr)  # compiled or pure Python (O2C_PURE_PYTHON=1)
     results: dict[str, Any] = {}
     if "ledger" in groups:
         print("ledger core …", file=sys.stderr)
@@ -527,7 +542,11 @@ def main(argv: list[str] | None = None) -> None:
         RESULTS.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = RESULTS / f"cores-{stamp}.json"
-        machine = {"python": platform.python_version(), "platform": platform.platform()}
+        machine = {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "rules": native.summary(),
+        }
         path.write_text(json.dumps({"at": stamp, "results": results, "machine": machine}, indent=2))
         print(f"written {path}", file=sys.stderr)
 

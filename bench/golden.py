@@ -41,7 +41,7 @@ from schemas import events as ev
 from schemas.base import CloudEvent
 from schemas.codec import decode, encode
 from schemas.events import ReasonCode
-from services.domain import credit, invoice_references, ledger, payouts, suspense
+from services.domain import credit, invoice_references, ledger, native, payouts, suspense
 from services.domain.matching import apply, may_change_with_time
 from services.domain.policy import Policy
 from services.samples.demo import demo_events
@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="record the digests anew")
     parser.add_argument("--dump", type=Path, metavar="DIR", help="write every output too")
     args = parser.parse_args(argv)
+    print(native.summary())
     record: dict[str, Any] = {}
     for name, result, outputs in runs(keep=args.dump is not None):
         record[name] = result

@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     # on another host (a pod's, a container's) must reach it.
     metrics_host: str = "127.0.0.1"
     state_dir: Path = Path(".o2c-state")
+    # True: the rule modules that `make install` compiled with mypyc are imported from their
+    # .py sources instead (slower, deciding the same; see docs/contributing.md). Read from
+    # the environment by services/domain/native.py before any rule module is imported.
+    pure_python: bool = False
     # at_least_once: outputs acknowledged before offsets are committed, deduplicated by id
     # downstream (the default, and the faster). exactly_once: outputs, state and offsets in
     # one Kafka transaction; readers must use isolation.level=read_committed.

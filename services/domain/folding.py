@@ -7,23 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import date
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from schemas import events as ev
 from schemas.base import CloudEvent
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-    class Folded(DataclassInstance, Protocol):
-        """A frozen dataclass state that remembers the events it has recorded."""
-
-        @property
-        def applied_event_ids(self) -> frozenset[str]: ...
-
-else:
-    Folded = object
-
+from services.domain.folded import Folded
 
 S = TypeVar("S", bound=Folded)
 Out = TypeVar("Out", bound=Sequence[CloudEvent])

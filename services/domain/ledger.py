@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import singledispatch
 from operator import attrgetter
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import TypeAdapter
 
 from schemas import events as ev
@@ -24,7 +24,7 @@ from schemas.base import CloudEvent
 from schemas.events import OrderStatus, ReasonCode
 from services.domain import rows
 from services.domain.folding import evolve
-from services.domain.stored import SortedIds, StoredState
+from services.domain.stored import SortedIds
 from services.domain.stored import StateFormatError as StateFormatError
 
 ZERO = Decimal(0)
@@ -228,7 +228,8 @@ def _event_id(fact: object) -> str:
 def record(ledger: Ledger, event: CloudEvent, **also: Any) -> Ledger:
     """The ledger with the fact `event` carries (unchanged for events it does not hold) and
     the fields `also` names (the applied event ids), built in one step."""
-    changes = _fact(event, ledger)
+    fact = _FACT_OF.get(type(event))
+    changes = {} if fact is None else fact(event, ledger)
     if not changes and not also:
         return ledger
     return evolve(ledger, **changes, **also)
@@ -236,17 +237,13 @@ def record(ledger: Ledger, event: CloudEvent, **also: Any) -> Ledger:
 
 # One small function per event type (the fold of eventsourcing's aggregate7): each returns
 # the fields of the ledger that the event's fact changes; `record` builds the ledger once.
+# They are found in _FACT_OF by the event's exact type: a dict rather than singledispatch,
+# which mypyc cannot compile (its registration reads the annotations at import).
 
 Changes = dict[str, Any]
 
 
-@singledispatch
-def _fact(_event: CloudEvent, ledger: Ledger) -> Changes:
-    return {}
-
-
-@_fact.register
-def _(event: ev.OrderPlaced, ledger: Ledger) -> Changes:
+def _order_placed(event: ev.OrderPlaced, ledger: Ledger) -> Changes:
     if ledger.order is not None and ledger.order.event_id <= event.id:
         return {}
     d = event.data
@@ -263,34 +260,29 @@ def _(event: ev.OrderPlaced, ledger: Ledger) -> Changes:
     return {"order": facts}
 
 
-@_fact.register
-def _(event: ev.OrderAmended, ledger: Ledger) -> Changes:
+def _order_amended(event: ev.OrderAmended, ledger: Ledger) -> Changes:
     amendment = Amendment(event.id, event.time, event.data.total_amount)
     return {"amendments": _with(ledger.amendments, amendment, _amendment_id)}
 
 
-@_fact.register
-def _(event: ev.OrderCancelled, ledger: Ledger) -> Changes:
+def _order_cancelled(event: ev.OrderCancelled, ledger: Ledger) -> Changes:
     first = min(filter(None, (ledger.cancellation, event.id)))
     return {"cancellation": first}
 
 
-@_fact.register
-def _(event: ev.InvoiceIssued, ledger: Ledger) -> Changes:
+def _invoice_issued(event: ev.InvoiceIssued, ledger: Ledger) -> Changes:
     d = event.data
     invoice = Invoice(event.id, d.invoice_id, d.customer_id, d.amount, d.currency, d.due_date)
     return {"invoices": _with(ledger.invoices, invoice, _invoice_id)}
 
 
-@_fact.register
-def _(event: ev.CreditNoteIssued, ledger: Ledger) -> Changes:
+def _credit_note_issued(event: ev.CreditNoteIssued, ledger: Ledger) -> Changes:
     d = event.data
     note = CreditNote(event.id, d.credit_note_id, d.amount, d.currency)
     return {"credit_notes": _with(ledger.credit_notes, note, _note_id)}
 
 
-@_fact.register
-def _(event: ev.PaymentCaptured, ledger: Ledger) -> Changes:
+def _payment_captured(event: ev.PaymentCaptured, ledger: Ledger) -> Changes:
     d = event.data
     capture = Capture(
         event.id,
@@ -305,37 +297,32 @@ def _(event: ev.PaymentCaptured, ledger: Ledger) -> Changes:
     return {"captures": _with(ledger.captures, capture, _payment_id)}
 
 
-@_fact.register
-def _(event: ev.PaymentReversed, ledger: Ledger) -> Changes:
+def _payment_reversed(event: ev.PaymentReversed, ledger: Ledger) -> Changes:
     d = event.data
     reversal = Reversal(event.id, d.payment_id, d.amount, d.currency)
     return {"reversals": _with(ledger.reversals, reversal, _reversal_id)}
 
 
-@_fact.register
-def _(event: ev.RefundIssued, ledger: Ledger) -> Changes:
+def _refund_issued(event: ev.RefundIssued, ledger: Ledger) -> Changes:
     d = event.data
     refund = Refund(event.id, d.refund_id, d.amount, d.currency)
     return {"refunds": _with(ledger.refunds, refund, _refund_id)}
 
 
-@_fact.register
-def _(event: ev.ChargebackOpened, ledger: Ledger) -> Changes:
+def _chargeback_opened(event: ev.ChargebackOpened, ledger: Ledger) -> Changes:
     d = event.data
     chargeback = Chargeback(event.id, d.chargeback_id, d.payment_id, d.amount, d.currency)
     return {"chargebacks": _with(ledger.chargebacks, chargeback, _chargeback_id)}
 
 
-@_fact.register
-def _(event: ev.ChargebackResolved, ledger: Ledger) -> Changes:
+def _chargeback_resolved(event: ev.ChargebackResolved, ledger: Ledger) -> Changes:
     d = event.data
     outcome = ChargebackOutcome(event.id, d.chargeback_id, d.outcome == "lost")
     outcomes = _with(ledger.chargeback_outcomes, outcome, _outcome_id)
     return {"chargeback_outcomes": outcomes}
 
 
-@_fact.register
-def _(event: ev.PaymentSettled, ledger: Ledger) -> Changes:
+def _payment_settled(event: ev.PaymentSettled, ledger: Ledger) -> Changes:
     d = event.data
     where = d.payout_id or d.line_id
     settlement = Settlement(
@@ -344,8 +331,7 @@ def _(event: ev.PaymentSettled, ledger: Ledger) -> Changes:
     return {"settlements": _with(ledger.settlements, settlement, _settlement_id)}
 
 
-@_fact.register
-def _(event: ev.PaymentApplied, ledger: Ledger) -> Changes:
+def _payment_applied(event: ev.PaymentApplied, ledger: Ledger) -> Changes:
     d = event.data
     application_id = d.line_id or d.payment_id or event.id
     application = Application(event.id, application_id, d.payment_id, d.amount, d.currency)
@@ -362,6 +348,23 @@ _chargeback_id = attrgetter("chargeback_id")
 _outcome_id = attrgetter("chargeback_id")
 _settlement_id = attrgetter("settlement_id")
 _application_id = attrgetter("application_id")
+
+
+# The fact function of each event type the ledger records; any other event changes nothing.
+_FACT_OF: dict[type[CloudEvent], Callable[[Any, Ledger], Changes]] = {
+    ev.OrderPlaced: _order_placed,
+    ev.OrderAmended: _order_amended,
+    ev.OrderCancelled: _order_cancelled,
+    ev.InvoiceIssued: _invoice_issued,
+    ev.CreditNoteIssued: _credit_note_issued,
+    ev.PaymentCaptured: _payment_captured,
+    ev.PaymentReversed: _payment_reversed,
+    ev.RefundIssued: _refund_issued,
+    ev.ChargebackOpened: _chargeback_opened,
+    ev.ChargebackResolved: _chargeback_resolved,
+    ev.PaymentSettled: _payment_settled,
+    ev.PaymentApplied: _payment_applied,
+}
 
 
 LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
@@ -388,7 +391,6 @@ LEDGER_EVENTS: tuple[type[CloudEvent], ...] = (
 # the order of _FACTS below; ledger/3, JSON objects with every field named, is still read.
 STATE_FORMAT = b"ledger/4\n"
 LEGACY_FORMAT = b"ledger/3\n"
-_LEGACY = StoredState(Ledger, LEGACY_FORMAT, "ledger")
 _TIME_DRIVEN, _TIMELESS = b"t", b"-"
 
 # The tuples of facts, in stored order, with the class of their rows.
@@ -452,23 +454,51 @@ _DOCUMENT: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
 
 def load_state(raw: bytes) -> Ledger:
     if raw.startswith(LEGACY_FORMAT):
-        return _LEGACY.load(raw, prefix_length=1)
+        return _load_legacy(raw)
     _check(raw)
-    key, order, cancellation, *rest = _DOCUMENT.validate_json(raw[len(STATE_FORMAT) + 1 :])
+    return _from_rows(_DOCUMENT.validate_json(raw[len(STATE_FORMAT) + 1 :]))
+
+
+def _from_rows(document: Sequence[Any], applied_event_ids: frozenset[str] | None = None) -> Ledger:
+    key, order, cancellation, *rest = document
     facts = rest[: len(_FACTS)]
     reported, open_mismatches, unnamed, not_applied = rest[len(_FACTS) :]
-    applied = _fact_event_ids(order, cancellation, facts)
-    if unnamed or not_applied:
-        applied = (applied | set(unnamed)) - set(not_applied)
+    if applied_event_ids is None:
+        applied = _fact_event_ids(order, cancellation, facts)
+        if unnamed or not_applied:
+            applied = (applied | set(unnamed)) - set(not_applied)
+        applied_event_ids = frozenset(applied)
     return Ledger(
         key,
         order,
         cancellation=cancellation,
-        applied_event_ids=frozenset(applied),
+        applied_event_ids=applied_event_ids,
         reported=reported,
         open_mismatches=open_mismatches,
         **{name: f for (name, _), f in zip(_FACTS, facts, strict=True)},
     )
+
+
+def _load_legacy(raw: bytes) -> Ledger:
+    """ledger/3: the same facts as JSON objects, each field named in declaration order (as
+    pydantic wrote them), read as ledger/4 rows: pydantic cannot build the dataclasses
+    itself once mypyc compiled them (services/domain/native.py)."""
+    stored = orjson.loads(raw[len(LEGACY_FORMAT) + 1 :])
+
+    def row(fact: dict[str, Any] | None) -> list[Any] | None:
+        return None if fact is None else list(fact.values())
+
+    document = [
+        stored["key"],
+        row(stored["order"]),
+        stored["cancellation"],
+        *([row(f) for f in stored[name]] for name, _ in _FACTS),
+        row(stored["reported"]),
+        [row(m) for m in stored["open_mismatches"]],
+        [],
+        [],
+    ]
+    return _from_rows(_DOCUMENT.validate_python(document), frozenset(stored["applied_event_ids"]))
 
 
 def _check(raw: bytes) -> None:

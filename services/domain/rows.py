@@ -9,11 +9,15 @@ JSON value is read back (by pydantic, see `row_type`): Decimal from its exact st
 
 from __future__ import annotations
 
+import ast
+import sys
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from decimal import Decimal
+from functools import cache
 from operator import attrgetter
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -39,9 +43,38 @@ def rows(facts: Sequence[Any]) -> list[tuple[Any, ...]]:
 def row_type(cls: type[Any]) -> Any:
     """The type of `cls`'s rows for a pydantic TypeAdapter, which reads a whole document of
     rows in one call (its values by their hints, in Rust) and makes each row a `cls`."""
-    hints = typing.get_type_hints(cls)
+    hints = field_types(cls)
     values = tuple_of(*(hints[f.name] for f in fields(cls)))
     return Annotated[values, AfterValidator(lambda v: cls(*v))]
+
+
+def field_types(cls: type[Any]) -> dict[str, Any]:
+    """The type of each of the dataclass `cls`'s fields, as its source writes it.
+
+    Not `typing.get_type_hints(cls)` alone: a class compiled by mypyc keeps only the simple
+    annotations (`str | None` becomes `type`), so a compiled class's annotations are read
+    from its .py source and evaluated in its module, as get_type_hints would do."""
+    module = sys.modules[cls.__module__]
+    if (getattr(module, "__file__", None) or "").endswith(".py"):
+        return typing.get_type_hints(cls)
+    namespace = vars(module)
+    written = _annotations_in_source(cls.__module__, cls.__qualname__)
+    return {name: eval(text, namespace) for name, text in written.items()}
+
+
+@cache
+def _annotations_in_source(module_name: str, class_name: str) -> dict[str, str]:
+    # Next to the extension, in its package (a compiled module's __file__ is not reliable).
+    package, _, short_name = module_name.rpartition(".")
+    source = Path(sys.modules[package].__path__[0]) / f"{short_name}.py"
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            return {
+                statement.target.id: ast.unparse(statement.annotation)
+                for statement in node.body
+                if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+            }
+    raise LookupError(f"class {class_name} not found in {source}")
 
 
 def tuple_of(*types_: Any) -> Any:
