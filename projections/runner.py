@@ -180,11 +180,14 @@ class ProjectionRunner:
         until_idle: float | None = None,
         until_offsets: Mapping[Position, int] | None = None,
         max_seconds: float | None = None,
+        progress: Callable[[Stats], None] | None = None,
+        progress_every: float = 5.0,
     ) -> Stats:
         """Consume until idle for `until_idle` seconds, until every position in
-        `until_offsets` is reached, after `max_seconds`, or forever."""
+        `until_offsets` is reached, after `max_seconds`, or forever. `progress` is called
+        with the stats every `progress_every` seconds and at the end (a rebuild's log)."""
         self.start()
-        started = last_message = time.monotonic()
+        started = last_message = said = time.monotonic()
         try:
             while True:
                 messages = self.consumer.consume(self.batch_max, timeout=0.5)
@@ -202,6 +205,9 @@ class ProjectionRunner:
                 else:
                     self._catch_up_days()
                 self._observe_lag()
+                if progress is not None and now - said >= progress_every:
+                    said = now
+                    progress(self.stats)
                 if self.stopping:
                     break
                 if until_offsets is not None and self.reached(until_offsets):
@@ -214,6 +220,8 @@ class ProjectionRunner:
         finally:
             self.stats.seconds = time.monotonic() - self.stats.started
             self._observe_lag(force=True)
+        if progress is not None:
+            progress(self.stats)
         return self.stats
 
     def _catch_up_days(self) -> None:
