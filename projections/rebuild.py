@@ -10,8 +10,13 @@ position) and continues from the rebuilt tables' offsets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -23,8 +28,20 @@ from projections.timeline import TimelineRunner
 from services.connections import connect_database
 from services.database_roles import DatabaseRole, login_url
 
+log = logging.getLogger(__name__)
+
 CARRIED_OVER = ("dso_alerts", "web_users", "web_actions")
 _CLAIMS_KEY = "processed_events_pkey"
+# The timeline's key and indexes are built once its rows are in (one sorted build each,
+# instead of three index inserts per row); the definitions are read from the migrated
+# schema, so the migration stays the one place they are written.
+_DEFERRED_TABLE = "timeline"
+# For those builds: the sort of 5,000,000 rows fits in memory instead of spilling.
+_INDEX_MEMORY = "256MB"
+
+
+class DuplicateTimelineRows(RuntimeError):
+    """The log names an (id, kind, event) twice: a live run would have refused it too."""
 
 
 @dataclass(frozen=True)
@@ -81,23 +98,77 @@ def rebuild(
                     sql.Identifier(build), sql.Identifier(live)
                 )
             )
-    stats = _build(
-        ProjectionRunner(
+    with connect_database(conninfo, autocommit=True) as conn:
+        deferred = _drop_indexes(conn, build, _DEFERRED_TABLE)
+    read_targets = end_positions(bootstrap)
+    timeline_targets = end_positions(bootstrap, TimelineRunner.topics)
+    # The timeline's projection is the larger half of a rebuild (about five rows per
+    # event): it runs in a second process beside the read models' (a second core), on its
+    # own tables, offsets and claims; `spawn`, since a forked librdkafka client is unsafe.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        timeline = pool.submit(
+            _build_timeline,
             bootstrap,
+            conninfo,
             writer,
             build,
-            group_id=unique_group("o2c-rebuild"),
-            batch_max=batch_max,
-            publish_alerts=False,  # alerts were raised when the days closed; never twice
-            # Late facts make a live run compute a closed day again; replaying the whole
-            # log, every day is computed once, at the end, from the same rows.
-            materialise_days=False,
-            claims_in_memory=claims_in_memory,
-        ),
-        end_positions(bootstrap),
-        materialise=True,
-    )
-    timeline_stats = _build(
+            batch_max,
+            claims_in_memory,
+            timeline_targets,
+            deferred,
+            logging.getLogger().getEffectiveLevel(),
+        )
+        try:
+            stats = _build(
+                ProjectionRunner(
+                    bootstrap,
+                    writer,
+                    build,
+                    group_id=unique_group("o2c-rebuild"),
+                    batch_max=batch_max,
+                    publish_alerts=False,  # alerts were raised when the days closed; never twice
+                    # Late facts make a live run compute a closed day again; replaying the
+                    # whole log, every day is computed once, at the end, from the same rows.
+                    materialise_days=False,
+                    claims_in_memory=claims_in_memory,
+                ),
+                read_targets,
+                materialise=True,
+            )
+        except BaseException:
+            timeline.cancel()
+            raise
+        timeline_stats = timeline.result()
+    if claims_in_memory:
+        with connect_database(conninfo, autocommit=True) as conn:
+            started = time.monotonic()
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {}.processed_events ADD CONSTRAINT {} PRIMARY KEY"
+                    " (projection, event_id)"
+                ).format(sql.Identifier(build), sql.Identifier(_CLAIMS_KEY))
+            )
+            log.info("rebuild: processed_events' key in %.1f s", time.monotonic() - started)
+    if swap:
+        swap_in(conninfo, live, build, old)
+    return Rebuilt(live if swap else build, stats, swap, timeline_stats)
+
+
+def _build_timeline(
+    bootstrap: str,
+    conninfo: str,
+    writer: str,
+    build: str,
+    batch_max: int,
+    claims_in_memory: bool,
+    targets: dict[Position, int],
+    deferred: list[str],
+    log_level: int,
+) -> Stats:
+    """The timeline's half of a rebuild, in its own process: its rows (as `writer`), then
+    its indexes (as the owner, `conninfo`)."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stats = _build(
         TimelineRunner(
             bootstrap,
             writer,
@@ -106,28 +177,75 @@ def rebuild(
             batch_max=batch_max,
             claims_in_memory=claims_in_memory,
         ),
-        end_positions(bootstrap, TimelineRunner.topics),
+        targets,
     )
-    if claims_in_memory:
-        with connect_database(conninfo, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL(
-                    "ALTER TABLE {}.processed_events ADD CONSTRAINT {} PRIMARY KEY"
-                    " (projection, event_id)"
-                ).format(sql.Identifier(build), sql.Identifier(_CLAIMS_KEY))
+    with connect_database(conninfo, autocommit=True) as conn:
+        build_indexes(conn, build, _DEFERRED_TABLE, deferred)
+    return stats
+
+
+def _drop_indexes(conn: psycopg.Connection[Any], schema: str, table: str) -> list[str]:
+    """Drop `table`'s indexes and key; returns the statements that make them again."""
+    found = conn.execute(
+        "SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c"
+        " WHERE c.conrelid = %s::regclass AND c.contype = 'p'",
+        (f'"{schema}"."{table}"',),
+    ).fetchall()
+    again: list[str] = []
+    for name, definition in found:
+        again.append(
+            sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} ")
+            .format(sql.Identifier(schema), sql.Identifier(table), sql.Identifier(str(name)))
+            .as_string(conn)
+            + str(definition)
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT {}").format(
+                sql.Identifier(schema), sql.Identifier(table), sql.Identifier(str(name))
             )
-    if swap:
-        swap_in(conninfo, live, build, old)
-    return Rebuilt(live if swap else build, stats, swap, timeline_stats)
+        )
+    indexes = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+        (schema, table),
+    ).fetchall()
+    for name, definition in indexes:
+        again.append(str(definition))
+        conn.execute(
+            sql.SQL("DROP INDEX {}.{}").format(sql.Identifier(schema), sql.Identifier(str(name)))
+        )
+    return again
+
+
+def build_indexes(
+    conn: psycopg.Connection[Any], schema: str, table: str, statements: list[str]
+) -> None:
+    """Make the indexes `_drop_indexes` dropped. A key the rows violate is refused, as the
+    live run's index would have refused the second row."""
+    started = time.monotonic()
+    conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(sql.Literal(_INDEX_MEMORY)))
+    for statement in statements:
+        try:
+            conn.execute(statement.encode())
+        except psycopg.errors.UniqueViolation as exc:
+            raise DuplicateTimelineRows(
+                f"the rebuilt {schema}.{table} holds rows a live run would have refused "
+                f"({exc.diag.message_detail or exc}); the live tables were left as they "
+                "are: find the event named there in the log before rebuilding again"
+            ) from exc
+    log.info("rebuild: %s's key and indexes in %.1f s", table, time.monotonic() - started)
 
 
 def _build(
     runner: ProjectionRunner, targets: dict[Position, int], *, materialise: bool = False
 ) -> Stats:
     try:
-        stats = runner.run(until_offsets=targets)
+        stats = runner.run(until_offsets=targets, progress=_progress(runner, targets))
         if materialise:
-            runner.store.materialise_missing()
+            started = time.monotonic()
+            days = runner.store.materialise_missing()
+            log.info(
+                "rebuild: %d closed days computed in %.1f s", len(days), time.monotonic() - started
+            )
         # Partitions that were empty get their offset too: a live runner that has read
         # messages there since must read them again into the new tables after the swap.
         stored = runner.store.stored_offsets()
@@ -135,6 +253,25 @@ def _build(
     finally:
         runner.close()
     return stats
+
+
+def _progress(runner: ProjectionRunner, targets: dict[Position, int]) -> Callable[[Stats], None]:
+    total = sum(targets.values())
+    name = runner.store.projection
+
+    def say(stats: Stats) -> None:
+        done = sum(min(runner.positions.get(p, 0), end) for p, end in targets.items())
+        rate = stats.messages / max(time.monotonic() - stats.started, 1e-9)
+        log.info(
+            "rebuild %s: %s of %s messages (%d%%), %s/s",
+            name,
+            f"{done:,}",
+            f"{total:,}",
+            100 * done // max(total, 1),
+            f"{rate:,.0f}",
+        )
+
+    return say
 
 
 def swap_in(conninfo: str, live: str, build: str, old: str) -> None:

