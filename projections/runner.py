@@ -282,7 +282,16 @@ class ProjectionRunner:
         )
 
     def reached(self, targets: Mapping[Position, int]) -> bool:
-        return all(self.positions.get(pos, 0) >= end for pos, end in targets.items() if end > 0)
+        behind = [
+            pos for pos, end in targets.items() if end > 0 and self.positions.get(pos, 0) < end
+        ]
+        if not behind:
+            return True
+        # A partition whose last offsets hold no message for us (a transaction's commit
+        # marker, aborted records) is never reached by the last message's offset + 1: the
+        # consumer steps over them, and its position (after every handled batch) says so.
+        stepped = self.consumer.position([TopicPartition(t, p) for t, p in behind])
+        return all(tp.offset >= targets[(tp.topic, tp.partition)] for tp in stepped)
 
     # --- one batch --------------------------------------------------------------------------
 

@@ -116,3 +116,34 @@ def test_assigning_and_resolving_an_exception_goes_through_kafka(
     )
     report = orjson.loads(_o2c(services, read_schema, "report", "exceptions", "--format", "json"))
     assert [r["status"] for r in report if r["mismatch_id"] == mismatch_id] == ["resolved"]
+
+
+def test_a_catch_up_ends_on_a_partition_whose_last_offset_is_a_transaction_marker(
+    services: Services, read_schema: str
+) -> None:
+    """An exactly-once worker's outputs end with a commit marker, which no consumer is
+    given: a rebuild or catch-up waiting for the last message's offset + 1 to reach the
+    end offset would wait forever."""
+    import time
+
+    from confluent_kafka import Producer
+
+    from projections.model import TOPICS
+    from schemas.codec import encode
+    from schemas.topics import destinations
+    from services.connections import kafka_config
+
+    start_at_end(services, read_schema)
+    producer = Producer(
+        kafka_config(services.kafka_bootstrap, **{"transactional.id": unique("tx-marker")})
+    )
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    changed = balance(unique("ORD"), T0, receivable="10.00", due="2026-12-01")
+    for target, key in destinations(changed):
+        producer.produce(target.name, key=key, value=encode(changed))
+    producer.commit_transaction(30)
+    started = time.monotonic()
+    stats = catch_up(services, read_schema)
+    assert stats.messages == sum(1 for t, _ in destinations(changed) if t in TOPICS)
+    assert time.monotonic() - started < 60, "the catch-up waited for an offset no message has"
