@@ -152,9 +152,11 @@ def drop_schemas(services: Services, *schemas: str) -> None:
 
 
 @contextmanager
-def simulated_month(services: Services, worker: RunningWorker, prefix: str) -> Iterator[str]:
-    """A fresh read schema fed by a simulated month (22 order days and the simulator's
-    tail, every day closed), dropped afterwards."""
+def simulated_month(
+    services: Services, worker: RunningWorker, prefix: str, *, orders: int = 300, days: int = 22
+) -> Iterator[str]:
+    """A fresh read schema fed by a simulated stretch (by default a month: 22 order days and
+    the simulator's tail, every day closed), dropped afterwards."""
     # Imported here: tests.pipeline_support imports this module.
     from projections.migrate import migrate
     from tests.pipeline_support import fill_read_schema
@@ -162,7 +164,7 @@ def simulated_month(services: Services, worker: RunningWorker, prefix: str) -> I
     schema = f"{prefix}_{unique('m').replace('-', '_')}"
     migrate(services.database_url, schema)
     try:
-        fill_read_schema(services, worker, schema, orders=300, days=22)
+        fill_read_schema(services, worker, schema, orders=orders, days=days)
         yield schema
     finally:
         drop_schemas(services, schema)

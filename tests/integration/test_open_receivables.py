@@ -6,29 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from projections.migrate import migrate
 from tests.conftest import RunningWorker, Services
-from tests.factories import unique
-from tests.pipeline_support import fill_read_schema
-from tests.projection_support import query
+from tests.projection_support import query, simulated_month
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def filled(services: Services, worker: RunningWorker) -> Iterator[str]:
-    schema = f"test_open_{unique('m').replace('-', '_')}"
-    migrate(services.database_url, schema)
-    try:
-        fill_read_schema(services, worker, schema, orders=200, days=10)
+    with simulated_month(services, worker, "test_open", orders=200, days=10) as schema:
         yield schema
-    finally:
-        with psycopg.connect(services.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def test_open_receivables_equal_open_items_summed_per_currency(
