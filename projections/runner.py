@@ -178,7 +178,10 @@ class ProjectionRunner:
     def start(self) -> None:
         tune_gc()
         self.positions = self.store.stored_offsets()
-        if days := self.store.materialise_missing():
+        # Only the runner that computes the closed days (not the timeline's, which runs
+        # beside it on the same tables, nor a rebuild's, which computes them at its end):
+        # computing them from here, mid-replay, would store figures of half a history.
+        if self.store.materialise_days and (days := self.store.materialise_missing()):
             log.info("computed DSO and ageing of %d closed days", len(days))
         if self.publish_alerts:
             alerts.publish_pending(self.store, self.producer)

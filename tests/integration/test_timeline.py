@@ -122,3 +122,23 @@ def test_the_queue_table_says_what_the_exceptions_view_says(
     )
     assert table == view
     assert {r[0]: r[3] for r in table} == {again: "assigned", plain: "open", owned: "assigned"}
+
+
+def test_the_timeline_runner_leaves_the_closed_days_to_the_read_models_runner(
+    services: Services, read_schema: str
+) -> None:
+    """The two runners share the tables; in a rebuild the read models' runner computes the
+    closed days once, at its end. A timeline runner computing them as it starts (a second
+    or two into the replay) would store figures of half a history, kept for good."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("INSERT INTO {}.closed_days VALUES ('2025-01-31')").format(
+                sql.Identifier(read_schema)
+            )
+        )
+    start_timeline_at_end(services, read_schema)
+    catch_up_timeline(services, read_schema)
+    assert query(services, read_schema, "SELECT day FROM materialised_days") == []
