@@ -195,6 +195,8 @@ class ProjectionRunner:
         stored = self.store.stored_offsets()
         for tp in partitions:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            if tp.offset >= 0:
+                self.positions[(tp.topic, tp.partition)] = tp.offset
         consumer.assign(partitions)
         log.info("assigned %d partitions, at their stored offsets", len(partitions))
 
@@ -269,6 +271,8 @@ class ProjectionRunner:
                 for tp in self.consumer.assignment():
                     offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
                     self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+                    if offset >= 0:
+                        self.positions[(tp.topic, tp.partition)] = offset
             except Exception as exc:
                 missing = unreachable(exc, self.bootstrap, self.store.conninfo)
                 raise missing or ServiceUnreachable(
@@ -372,8 +376,11 @@ class ProjectionRunner:
         self, messages: Sequence[Message], stored: Mapping[Position, int]
     ) -> list[Message]:
         """The messages not yet applied. When a partition's first message is beyond the
-        stored offset (the tables were swapped by a rebuild, or another process moved on),
-        the consumer goes back to the stored offset and the batch is dropped."""
+        stored offset and that offset is not where this runner left or put the consumer
+        (the tables were swapped by a rebuild, or another process moved on), the consumer
+        goes back to the stored offset and the batch is dropped. Beyond where this runner
+        left it is no gap: a transaction's commit marker or aborted records are offsets no
+        consumer is given, and seeking back to them would fetch the same batch for ever."""
         fresh = []
         first: dict[Position, int] = {}
         for m in messages:
@@ -387,13 +394,14 @@ class ProjectionRunner:
         behind = {
             pos: stored[pos]
             for pos, offset in first.items()
-            if pos in stored and offset > stored[pos]
+            if pos in stored and offset > stored[pos] and self.positions.get(pos) != stored[pos]
         }
         if behind:
             self.stats.reseeks += 1
             log.warning("stored offsets differ from the consumer's; seeking to %s", behind)
             for (topic, partition), offset in behind.items():
                 self.consumer.seek(TopicPartition(topic, partition, offset))
+            self.positions.update(behind)
             return []
         return fresh
 
