@@ -139,6 +139,7 @@ def _reports(results: dict[str, Any], reports: Reports, day: date, runs: int) ->
         "report dso --as-of (closed day)": lambda: reports.dso(day),
         "report exposure": reports.exposure,
         "report exceptions --status open": lambda: reports.exceptions("open"),
+        "report exceptions --status open --limit 100": lambda: reports.exceptions("open", 100),
         "report daily": lambda: reports.daily(day),
     }.items():
         results["reports"][label] = _timed(run, runs)

@@ -98,6 +98,7 @@ class Report:
     title: str
     headers: tuple[str, ...]
     rows: list[tuple[Any, ...]]
+    more: bool = False  # a limit left rows out
 
 
 class Reports:
@@ -183,15 +184,20 @@ class Reports:
             " breached, breaches, open_orders FROM credit_exposure ORDER BY customer_id, currency",
         )
 
-    def exceptions(self, status: str | None = None) -> Report:
-        return self._query(
+    def exceptions(self, status: str | None = None, limit: int | None = None) -> Report:
+        """Oldest first; `limit`: at most that many (the index on status and detection
+        time reads just those, where all 60,000 open ones of a large book take 200 ms)."""
+        report = self._query(
             "exceptions",
             "SELECT mismatch_id, reason, status, owner, currency, amount, order_id,"
             " detected_at::date AS detected, age_days FROM exceptions"
             " WHERE %(status)s::text IS NULL OR status = %(status)s"
-            " ORDER BY detected_at, mismatch_id",
-            {"status": status},
+            " ORDER BY detected_at, mismatch_id LIMIT %(rows)s",
+            {"status": status, "rows": None if limit is None else limit + 1},
         )
+        if limit is not None and len(report.rows) > limit:
+            return Report(report.title, report.headers, report.rows[:limit], more=True)
+        return report
 
     def daily(self, day: date) -> Report:
         return self._query(

@@ -41,6 +41,12 @@ def register(sub: Any) -> None:
         "--by", choices=("customer", "channel", "region"), default="customer", help="ageing only"
     )
     report.add_argument("--status", choices=("open", "assigned", "resolved"), help="exceptions")
+    report.add_argument(
+        "--limit",
+        type=_count,
+        metavar="N",
+        help="exceptions: the N oldest (default: all)",
+    )
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.set_defaults(handler=report_command)
 
@@ -62,6 +68,12 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _count(text: str) -> int:
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"not a whole number above 0: {text!r}")
 
 
 def _reports() -> Any:
@@ -91,12 +103,14 @@ def report_command(args: argparse.Namespace) -> int:
         elif args.kind == "exposure":
             result = reports.exposure()
         elif args.kind == "exceptions":
-            result = reports.exceptions(args.status)
+            result = reports.exceptions(args.status, args.limit)
         else:
             result = reports.daily(as_of)
     finally:
         reports.close()
     print(render(result.title, result.headers, result.rows, args.format))
+    if result.more:
+        info(f"the {len(result.rows):,} oldest shown, more left out: raise --limit, or drop it")
     return 0
 
 

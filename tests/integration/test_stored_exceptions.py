@@ -91,6 +91,26 @@ def test_ar_ageing_equals_the_sums_of_the_stored_ageing_on_every_closed_day(
     assert compared >= 20
 
 
+def test_the_exceptions_report_with_a_limit_gives_the_oldest_and_says_more_are_left(
+    services: Services, month: str
+) -> None:
+    from projections.reports import Reports
+
+    reports = Reports(services.database_url, month)
+    try:
+        every = reports.exceptions("open")
+        assert len(every.rows) > 3
+        assert not every.more
+        first = reports.exceptions("open", limit=3)
+        assert first.rows == every.rows[:3]
+        assert first.more
+        whole = reports.exceptions("open", limit=len(every.rows))
+        assert whole.rows == every.rows
+        assert not whole.more
+    finally:
+        reports.close()
+
+
 def test_a_rebuild_gives_the_same_exceptions_and_ageing(services: Services, month: str) -> None:
     live = f"test_exceptions_rebuilt_{unique('r').replace('-', '_')}"
     try:
