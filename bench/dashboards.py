@@ -11,6 +11,9 @@ a transaction that is rolled back), B as it is (0010: stored per closed day).
 `--exceptions-before-after` does the same, panels and reports, with A's `exceptions` as
 0003 defined it (a fold of every mismatch event) and `ar_ageing` as 0004 did (sums of the
 day's ageing_by_day rows), B as they are (0012: read from stored rows).
+`--currencies-before-after`: A with the Finance dashboard's currency variable as it read
+before 0013 (every open item and daily report row) and `report_currencies` as 0007 defined
+it, B as they are (the `currencies` table).
 """
 
 from __future__ import annotations
@@ -76,35 +79,45 @@ def _panels(
     return found
 
 
-# The views of each before/after comparison as the earlier migration defined them.
-BEFORE = {
-    "recon": (("0003_read_models.sql", "daily_recon_report"),),
-    "exceptions": (
-        ("0003_read_models.sql", "exceptions"),
-        ("0004_materialised_days.sql", "ar_ageing"),
-    ),
-}
-
-
 def _view_as_defined_in(migration: str, view: str) -> str:
     text = (MIGRATIONS / migration).read_text()
-    found = re.search(rf"CREATE (OR REPLACE )?VIEW {view} AS\n", text)
+    found = re.search(rf"CREATE (OR REPLACE )?VIEW {view} AS\s", text)
     assert found is not None, (migration, view)
     body = text[found.end() : text.index(";\n", found.end())]
     return f"CREATE OR REPLACE VIEW {view} AS\n{body}"
 
 
-def measure(
-    conninfo: str, schema: str, runs: int, *, before: Sequence[tuple[str, str]] = ()
-) -> dict[str, Any]:
-    """`before`: (migration, view) pairs whose earlier definitions replace the views for
-    this measurement only (in a transaction rolled back at its end)."""
+# The Finance dashboard's currency variable before migration 0013, in the place of the
+# view it reads now, so the variable as it is runs the query as it was.
+_CURRENCY_VARIABLE_BEFORE_0013 = (
+    "CREATE OR REPLACE VIEW known_currencies AS\n"
+    "SELECT DISTINCT currency FROM open_items\n"
+    "UNION SELECT DISTINCT currency FROM daily_recon_report"
+)
+
+# For each before/after comparison, the statements that put the views back as they were.
+BEFORE: dict[str, tuple[str, ...]] = {
+    "recon": (_view_as_defined_in("0003_read_models.sql", "daily_recon_report"),),
+    "exceptions": (
+        _view_as_defined_in("0003_read_models.sql", "exceptions"),
+        _view_as_defined_in("0004_materialised_days.sql", "ar_ageing"),
+    ),
+    "currencies": (
+        _view_as_defined_in("0007_roles.sql", "report_currencies"),
+        _CURRENCY_VARIABLE_BEFORE_0013,
+    ),
+}
+
+
+def measure(conninfo: str, schema: str, runs: int, *, before: Sequence[str] = ()) -> dict[str, Any]:
+    """`before`: statements giving views their earlier definitions, for this measurement
+    only (in a transaction rolled back at its end)."""
     results: dict[str, Any] = {"schema": schema, "runs": runs, "panels": {}, "reports": {}}
     with psycopg.connect(conninfo, autocommit=not before) as conn:
         if before:
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-            for migration, view in before:
-                conn.execute(_view_as_defined_in(migration, view).encode())
+            for statement in before:
+                conn.execute(statement.encode())
         conn.execute("SET search_path TO pg_catalog")
         first, last = conn.execute(
             sql.SQL("SELECT min(day), max(day) FROM {}.closed_days").format(sql.Identifier(schema))
@@ -168,6 +181,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--recon-before-after", type=int, metavar="ROUNDS", default=0)
     parser.add_argument("--exceptions-before-after", type=int, metavar="ROUNDS", default=0)
+    parser.add_argument("--currencies-before-after", type=int, metavar="ROUNDS", default=0)
     args = parser.parse_args()
     url = get_settings().database_url
     if args.recon_before_after:
@@ -178,6 +192,10 @@ def main() -> None:
     if args.exceptions_before_after:
         rounds = args.exceptions_before_after
         _before_after(url, args.schema, args.runs, rounds, "exceptions", ("main", "0012"))
+        return
+    if args.currencies_before_after:
+        rounds = args.currencies_before_after
+        _before_after(url, args.schema, args.runs, rounds, "currencies", ("main", "0013"))
         return
     results = measure(get_settings().database_url, args.schema, args.runs)
     for group in ("panels", "reports"):
