@@ -183,3 +183,33 @@ def test_a_mismatch_moves_through_its_states_as_the_fold_says(
     )[0]
     assert detected == utc("2025-05-01T10:00")
     assert age >= 3  # from the first detection to business_today (2025-05-04 or later)
+
+
+def test_refolding_a_batch_of_mismatches_probes_them_by_id_before_any_statistics(
+    services: Services, read_schema: str
+) -> None:
+    """A rebuild or a new schema catching up writes mismatch_events before autovacuum has
+    analysed it. The refresh must still find each mismatch's detection through an index
+    led by mismatch_id: through 0005's index led by event_time, each probe scanned the
+    whole index, and a batch's refresh grew with the table (280 us a row at 40,000)."""
+    body = (_MIGRATIONS / "0012_stored_exceptions_and_ageing.sql").read_text()
+    insert = body.split("DELETE FROM exception_state WHERE mismatch_id = ANY (ids);\n", 1)[1]
+    insert = insert.split("\nEND;", 1)[0].replace("unnest(ids)", "unnest(%(ids)s::text[])")
+    ids = [f"M-{i:05d}" for i in range(12_000)]
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        use_schema(conn, read_schema)
+        conn.execute("ALTER TABLE mismatch_events SET (autovacuum_enabled = false)")
+        for start in range(0, len(ids), 3000):  # batches, as a projection writes them
+            conn.execute(
+                "INSERT INTO mismatch_events (event_id, mismatch_id, kind, event_time, pos,"
+                " reason, currency, difference)"
+                " SELECT 'e-' || m, m, 'detected', now(), 1, 'amount_mismatch', 'CNY', 1"
+                " FROM unnest(%s::text[]) m",
+                (ids[start : start + 3000],),
+            )
+        plan = "\n".join(
+            str(r[0])
+            for r in conn.execute(("EXPLAIN " + insert).encode(), {"ids": ids[:3000]}).fetchall()
+        )
+    assert "mismatch_events_detected on" not in plan, plan
+    assert "mismatch_events_detection on" in plan, plan
