@@ -13,6 +13,7 @@ from services.masking import (
     luhn_valid,
     mask_account,
     mask_card_numbers,
+    mask_for_display,
     mask_ibans,
     payment_brand_prefix,
 )
@@ -143,6 +144,42 @@ def test_ibans_in_text_are_masked_to_their_last_four_when_they_pass_mod_97(
 ) -> None:
     assert mask_ibans(text) == masked
     assert is_iban("GB82 WEST 1234 5698 7654 32")
+
+
+def _iban(country: str, bban: str) -> str:
+    remainder = int("".join(str(int(c, 36)) for c in bban + country + "00")) % 97
+    return f"{country}{98 - remainder:02d}{bban}"
+
+
+def _spaced(iban: str) -> str:
+    return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+
+
+def test_a_spaced_iban_whose_digit_groups_pass_luhn_is_an_account_not_a_card() -> None:
+    # "2091 5096 0560 2686 66" is 18 digits from a brand's 2 that pass Luhn.
+    text = "refund to NL36 2091 5096 0560 2686 66 instead"
+    assert mask_card_numbers(text) == (text, 0)
+    assert mask_for_display(text) == "refund to **** **** **** **** **86 66 instead"
+    with_card = "NL36 2091 5096 0560 2686 66, card 4111 1111 1111 1111"
+    assert mask_card_numbers(with_card) == (
+        "NL36 2091 5096 0560 2686 66, card **** **** **** 1111",
+        1,
+    )
+
+
+@given(
+    st.sampled_from(["NL", "DE", "FR", "GB", "BE"]),
+    st.text(alphabet="0123456789", min_size=14, max_size=22),
+    st.booleans(),
+)
+def test_a_valid_iban_is_never_read_as_a_card_and_shows_its_last_four_characters(
+    country: str, bban: str, spaced: bool
+) -> None:
+    iban = _iban(country, bban)
+    written = _spaced(iban) if spaced else iban
+    text = f"refund to {written} instead"
+    assert mask_card_numbers(text) == (text, 0)
+    assert mask_for_display(text) == f"refund to {mask_account(written)} instead"
 
 
 @pytest.mark.parametrize(
