@@ -58,7 +58,7 @@ def due_date(ledger: Ledger) -> date | None:
     return ledger.order.placed_at.date() + timedelta(days=terms)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Money:
     """The payment side of an order, in its currency."""
 
@@ -68,6 +68,23 @@ class Money:
     charged_back: Decimal  # lost chargebacks
     settled: Decimal
     settled_payment_ids: frozenset[str]
+
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        captured: Decimal,
+        from_bank: Decimal,
+        refunded: Decimal,
+        charged_back: Decimal,
+        settled: Decimal,
+        settled_payment_ids: frozenset[str],
+    ) -> None:
+        object.__setattr__(self, "captured", captured)
+        object.__setattr__(self, "from_bank", from_bank)
+        object.__setattr__(self, "refunded", refunded)
+        object.__setattr__(self, "charged_back", charged_back)
+        object.__setattr__(self, "settled", settled)
+        object.__setattr__(self, "settled_payment_ids", settled_payment_ids)
 
     @property
     def paid(self) -> Decimal:

@@ -17,7 +17,7 @@ from services.domain.ledger import ZERO, Assessment, Capture, Ledger
 from services.domain.policy import Policy
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Condition:
     reason: ReasonCode
     discriminator: str  # what, within the order, is wrong: a payment id, an invoice id, …
@@ -26,6 +26,25 @@ class Condition:
     actual: Decimal | None = None
     payment_id: str | None = None
     payout_id: str | None = None
+
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        reason: ReasonCode,
+        discriminator: str,
+        currency: str,
+        expected: Decimal | None = None,
+        actual: Decimal | None = None,
+        payment_id: str | None = None,
+        payout_id: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "discriminator", discriminator)
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "expected", expected)
+        object.__setattr__(self, "actual", actual)
+        object.__setattr__(self, "payment_id", payment_id)
+        object.__setattr__(self, "payout_id", payout_id)
 
 
 SEVERITY: dict[ReasonCode, Severity] = {

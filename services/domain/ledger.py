@@ -32,7 +32,7 @@ ZERO = Decimal(0)
 EventIds = SortedIds  # see stored.py
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class OrderFacts:
     event_id: str
     customer_id: str
@@ -42,6 +42,27 @@ class OrderFacts:
     total: Decimal
     placed_at: datetime
     terms_days: int | None
+
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        event_id: str,
+        customer_id: str,
+        channel: str,
+        region: str | None,
+        currency: str,
+        total: Decimal,
+        placed_at: datetime,
+        terms_days: int | None,
+    ) -> None:
+        object.__setattr__(self, "event_id", event_id)
+        object.__setattr__(self, "customer_id", customer_id)
+        object.__setattr__(self, "channel", channel)
+        object.__setattr__(self, "region", region)
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "total", total)
+        object.__setattr__(self, "placed_at", placed_at)
+        object.__setattr__(self, "terms_days", terms_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +90,7 @@ class CreditNote:
     currency: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Capture:
     event_id: str
     payment_id: str
@@ -79,6 +100,27 @@ class Capture:
     fee: Decimal | None
     captured_at: datetime
     customer_id: str | None
+
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        event_id: str,
+        payment_id: str,
+        method: str,
+        amount: Decimal,
+        currency: str,
+        fee: Decimal | None,
+        captured_at: datetime,
+        customer_id: str | None,
+    ) -> None:
+        object.__setattr__(self, "event_id", event_id)
+        object.__setattr__(self, "payment_id", payment_id)
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "fee", fee)
+        object.__setattr__(self, "captured_at", captured_at)
+        object.__setattr__(self, "customer_id", customer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +155,7 @@ class ChargebackOutcome:
     lost: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Settlement:
     """A payment (or refund, chargeback) item paid out by a PSP and found in the bank."""
 
@@ -124,6 +166,25 @@ class Settlement:
     currency: str
     fee: Decimal | None = None  # the fee the PSP reports having kept on the item
     payout_id: str | None = None
+
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        event_id: str,
+        settlement_id: str,
+        payment_id: str,
+        amount: Decimal,
+        currency: str,
+        fee: Decimal | None = None,
+        payout_id: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "event_id", event_id)
+        object.__setattr__(self, "settlement_id", settlement_id)
+        object.__setattr__(self, "payment_id", payment_id)
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "fee", fee)
+        object.__setattr__(self, "payout_id", payout_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +198,7 @@ class Application:
     currency: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Assessment:
     """What the facts mean under the policy on a business day."""
 
@@ -152,15 +213,51 @@ class Assessment:
     status: OrderStatus
     due_date: date | None
 
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        currency: str,
+        receivable: Decimal,
+        paid: Decimal,
+        refunded: Decimal,
+        settled: Decimal,
+        written_off: Decimal,
+        open_balance: Decimal,
+        matched: bool,
+        status: OrderStatus,
+        due_date: date | None,
+    ) -> None:
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "receivable", receivable)
+        object.__setattr__(self, "paid", paid)
+        object.__setattr__(self, "refunded", refunded)
+        object.__setattr__(self, "settled", settled)
+        object.__setattr__(self, "written_off", written_off)
+        object.__setattr__(self, "open_balance", open_balance)
+        object.__setattr__(self, "matched", matched)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "due_date", due_date)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class OpenMismatch:
     mismatch_id: str
     reason: ReasonCode
     discriminator: str
 
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        mismatch_id: str,
+        reason: ReasonCode,
+        discriminator: str,
+    ) -> None:
+        object.__setattr__(self, "mismatch_id", mismatch_id)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "discriminator", discriminator)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Ledger:
     key: str  # the order id, or the payment id of a payment whose order is unknown
     order: OrderFacts | None = None
@@ -179,6 +276,43 @@ class Ledger:
     # What outputs last said, so that only real changes are reported.
     reported: Assessment | None = None
     open_mismatches: tuple[OpenMismatch, ...] = ()
+
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        key: str,
+        order: OrderFacts | None = None,
+        amendments: tuple[Amendment, ...] = (),
+        cancellation: str | None = None,
+        invoices: tuple[Invoice, ...] = (),
+        credit_notes: tuple[CreditNote, ...] = (),
+        captures: tuple[Capture, ...] = (),
+        reversals: tuple[Reversal, ...] = (),
+        refunds: tuple[Refund, ...] = (),
+        chargebacks: tuple[Chargeback, ...] = (),
+        chargeback_outcomes: tuple[ChargebackOutcome, ...] = (),
+        settlements: tuple[Settlement, ...] = (),
+        applications: tuple[Application, ...] = (),
+        applied_event_ids: EventIds = frozenset(),
+        reported: Assessment | None = None,
+        open_mismatches: tuple[OpenMismatch, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "order", order)
+        object.__setattr__(self, "amendments", amendments)
+        object.__setattr__(self, "cancellation", cancellation)
+        object.__setattr__(self, "invoices", invoices)
+        object.__setattr__(self, "credit_notes", credit_notes)
+        object.__setattr__(self, "captures", captures)
+        object.__setattr__(self, "reversals", reversals)
+        object.__setattr__(self, "refunds", refunds)
+        object.__setattr__(self, "chargebacks", chargebacks)
+        object.__setattr__(self, "chargeback_outcomes", chargeback_outcomes)
+        object.__setattr__(self, "settlements", settlements)
+        object.__setattr__(self, "applications", applications)
+        object.__setattr__(self, "applied_event_ids", applied_event_ids)
+        object.__setattr__(self, "reported", reported)
+        object.__setattr__(self, "open_mismatches", open_mismatches)
 
     @property
     def order_id(self) -> str | None:

@@ -8,6 +8,14 @@ is reported here and fails tests/unit/test_native_build.py until the build runs 
 
 O2C_PURE_PYTHON=1 makes every module of COMPILED import from its .py, compiled or not:
 how the golden record is checked on pure Python too.
+
+`__init__`: mypyc compiles a dataclass's fields and methods but not the `__init__` that
+the `dataclass` decorator generates at run time; a frozen one runs interpreted, one
+`object.__setattr__` call a field (1.4 µs for a class of five fields, 3.1 µs for the
+ledger's seventeen). The classes built on every event (the ledger, its assessment and
+money, the facts most events add, conditions) have theirs written out (`init=False`),
+which mypyc compiles (0.07 µs); tests/unit/test_written_inits.py checks that each sets
+every field, in order, with the dataclass's defaults.
 """
 
 from __future__ import annotations
