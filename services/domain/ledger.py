@@ -10,7 +10,7 @@ any arrival order of the same events folds to the same ledger.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -602,15 +602,21 @@ def _from_rows(document: Sequence[Any], applied_event_ids: frozenset[str] | None
         if unnamed or not_applied:
             applied = (applied | set(unnamed)) - set(not_applied)
         applied_event_ids = frozenset(applied)
+    # By position (the order checked below): a call with **facts takes mypyc's generic
+    # path, 4.5 µs against 0.8.
+    (amendments, invoices, credit_notes, captures, reversals, refunds, chargebacks,
+     chargeback_outcomes, settlements, applications) = facts  # fmt: skip
     return Ledger(
-        key,
-        order,
-        cancellation=cancellation,
-        applied_event_ids=applied_event_ids,
-        reported=reported,
-        open_mismatches=open_mismatches,
-        **{name: f for (name, _), f in zip(_FACTS, facts, strict=True)},
-    )
+        key, order, amendments, cancellation, invoices, credit_notes, captures, reversals,
+        refunds, chargebacks, chargeback_outcomes, settlements, applications,
+        applied_event_ids, reported, open_mismatches,
+    )  # fmt: skip
+
+
+assert tuple(f.name for f in fields(Ledger)) == (
+    "key", "order", "amendments", "cancellation", *(name for name, _ in _FACTS[1:]),
+    "applied_event_ids", "reported", "open_mismatches",
+), "_from_rows passes the ledger's fields by position"  # fmt: skip
 
 
 def _load_legacy(raw: bytes) -> Ledger:
