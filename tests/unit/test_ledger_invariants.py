@@ -282,7 +282,8 @@ def test_time_sensitivity_is_not_vacuous() -> None:
     """A guard on the property above: generated histories include ledgers on both sides."""
     sides: set[bool] = set()
 
-    @settings(max_examples=300, deadline=None, database=None)
+    # The same draws every run, as in the guard below.
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(history=histories())
     def collect(history: list[CloudEvent]) -> None:
         sides.add(may_change_with_time(fold(history)[0], POLICY))
@@ -295,7 +296,9 @@ def test_generated_histories_reach_every_ledger_reason_code() -> None:
     """A guard on the generator itself: the invariants above must see every reason."""
     seen: set[str] = set()
 
-    @settings(max_examples=600, deadline=None, database=None)
+    # The same draws every run (derandomize): a guard must fail when the generator
+    # changes, not by chance; 600 random draws missed PAYMENT_WITHOUT_ORDER in a CI run.
+    @settings(max_examples=600, deadline=None, database=None, derandomize=True)
     @given(history=histories())
     def collect(history: list[CloudEvent]) -> None:
         _ledger, outputs = fold(history)
