@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter
 
 from schemas import events as ev
@@ -24,7 +25,7 @@ from services.domain import rows
 from services.domain.folding import evolve
 from services.domain.keyed import Keyed, changed_entries
 from services.domain.outputs import output
-from services.domain.stored import StateFormatError, StoredState
+from services.domain.stored import StateFormatError
 
 ZERO = Decimal(0)
 STATE_FORMAT = b"credit/2:"
@@ -131,17 +132,6 @@ def _crossing(
 
 # credit/2: [customer, limit, currency, breached, [applied ids], [[order, currency, owed]…]]
 # in key order; credit/1 (the dataclass as a JSON object, every balance id kept) still loads.
-@dataclass(frozen=True, slots=True)
-class _StoredV1:
-    customer_id: str
-    credit_limit: Decimal | None = None
-    currency: str | None = None
-    orders: dict[str, tuple[str, Decimal]] = field(default_factory=dict)
-    breached: bool = False
-    applied: frozenset[str] = frozenset()
-
-
-_LEGACY = StoredState(_StoredV1, LEGACY_FORMAT, "credit")
 _DOCUMENT: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
     tuple[
         str,
@@ -169,17 +159,24 @@ def dump_state(state: CreditState) -> bytes:
 
 def load_state(raw: bytes) -> CreditState:
     if raw.startswith(LEGACY_FORMAT):
-        old = _LEGACY.load(raw)
-        # credit/1 kept every balance.changed id with the customers' ids, which it cannot
-        # tell apart: all are dropped, as balances are no longer remembered by id.
-        return _built(
-            old.customer_id,
-            old.credit_limit,
-            old.currency,
-            old.breached,
-            frozenset(),
-            old.orders.items(),
+        # credit/1, as pydantic wrote the dataclass (a JSON object), read as a credit/2
+        # document: pydantic cannot build the compiled dataclass itself (native.py). It
+        # kept every balance.changed id with the customers' ids, which it cannot tell
+        # apart: all are dropped, as balances are no longer remembered by id.
+        old = orjson.loads(raw[len(LEGACY_FORMAT) :])
+        rows_v1 = [[order_id, *entry] for order_id, entry in old.get("orders", {}).items()]
+        customer_id, limit, currency, breached, _, legacy_orders = _DOCUMENT.validate_python(
+            (
+                old["customer_id"],
+                old.get("credit_limit"),
+                old.get("currency"),
+                old.get("breached", False),
+                (),
+                rows_v1,
+            )
         )
+        entries = ((order_id, (cur, owed)) for order_id, cur, owed in legacy_orders)
+        return _built(customer_id, limit, currency, breached, frozenset(), entries)
     if not raw.startswith(STATE_FORMAT):
         raise StateFormatError(
             f"the credit table holds state in another format than this version reads "

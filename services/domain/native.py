@@ -31,13 +31,15 @@ from pathlib import Path
 from types import ModuleType
 
 # The rule modules mypyc compiles, in services/domain (docs/performance.md, "Third round").
-# Not the modules whose dataclasses pydantic builds for a stored format (credit, suspense,
-# payouts, and candidates' OpenItem in suspense/1): mypyc keeps only simple annotations
-# (`str | None` becomes `type`) and its classes have no `__dict__` for pydantic to fill.
-# The ledger's formats are read as rows (rows.field_types reads the hints from the source).
+# Not payouts, whose payout/1 pydantic reads and writes as the dataclasses themselves:
+# mypyc keeps only simple annotations (`str | None` becomes `type`) and its classes have
+# no `__dict__` for pydantic to fill. The ledger's, credit's and suspense's formats, old
+# ones too, are read as rows (rows.field_types reads the hints from the source).
 COMPILED: tuple[str, ...] = (
     "assessment",
+    "candidates",
     "conditions",
+    "credit",
     "folding",
     "keyed",
     "ledger",
@@ -45,6 +47,7 @@ COMPILED: tuple[str, ...] = (
     "outputs",
     "policy",
     "rows",
+    "suspense",
 )
 
 PACKAGE = "services.domain"

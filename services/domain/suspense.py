@@ -26,6 +26,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter
 
 from schemas import events as ev
@@ -38,7 +39,7 @@ from services.domain.folding import evolve
 from services.domain.keyed import Keyed, changed_entries
 from services.domain.outputs import output, trusted
 from services.domain.policy import Policy
-from services.domain.stored import StateFormatError, StoredState
+from services.domain.stored import StateFormatError
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -269,18 +270,6 @@ LEGACY_FORMAT = b"suspense/1\n"
 APART_FORMAT = b"suspense/3\n"
 
 
-@dataclass(frozen=True, slots=True)
-class _StoredV1:
-    customer_id: str
-    items: tuple[OpenItem, ...] = ()
-    lines: tuple[SuspendedLine, ...] = ()
-    pending: tuple[Pending, ...] = ()
-    applied_lines: frozenset[str] = frozenset()
-    applied_event_ids: frozenset[str] = frozenset()
-    open_mismatches: tuple[OpenFinding, ...] = ()
-
-
-_LEGACY = StoredState(_StoredV1, LEGACY_FORMAT, "suspense")
 _DOCUMENT: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
     rows.tuple_of(
         str,
@@ -292,6 +281,26 @@ _DOCUMENT: TypeAdapter[tuple[Any, ...]] = TypeAdapter(
         tuple[rows.row_type(OpenFinding), ...],  # type: ignore[misc]
     )
 )
+
+
+def _legacy_rows(stored: bytes) -> tuple[Any, ...]:
+    """suspense/1 (the state as pydantic wrote the dataclass: JSON objects, each field
+    named, in declaration order) as the suspense/2 document, read by the same rows:
+    pydantic cannot build the dataclasses itself once mypyc compiled them (native.py)."""
+    old = orjson.loads(stored)
+
+    def rows_of(name: str) -> list[list[Any]]:
+        return [list(fact.values()) for fact in old.get(name, ())]
+
+    return (
+        old["customer_id"],
+        rows_of("items"),
+        rows_of("lines"),
+        rows_of("pending"),
+        old.get("applied_lines", []),
+        old.get("applied_event_ids", []),
+        rows_of("open_mismatches"),
+    )
 
 
 def dump_state(state: Suspense) -> bytes:
@@ -309,23 +318,16 @@ def dump_state(state: Suspense) -> bytes:
 
 def load_state(raw: bytes) -> Suspense:
     if raw.startswith(LEGACY_FORMAT):
-        old = _LEGACY.load(raw)
-        items, lines, pending = old.items, old.lines, old.pending
-        customer_id, applied_lines, applied_ids = (
-            old.customer_id,
-            old.applied_lines,
-            old.applied_event_ids,
-        )
-        open_mismatches = old.open_mismatches
+        document = _DOCUMENT.validate_python(_legacy_rows(raw[len(LEGACY_FORMAT) :]))
     elif raw.startswith(STATE_FORMAT):
         document = _DOCUMENT.validate_json(raw[len(STATE_FORMAT) :])
-        customer_id, items, lines, pending, applied_lines, applied_ids, open_mismatches = document
     else:
         raise StateFormatError(
             f"the suspense table holds state in another format than this version reads "
             f"({raw[:12]!r}…, expected {STATE_FORMAT!r} or {LEGACY_FORMAT!r}); start the "
             "worker with a new O2C_APP_ID to rebuild it from the input topics"
         )
+    customer_id, items, lines, pending, applied_lines, applied_ids, open_mismatches = document
     return Suspense(
         customer_id,
         Keyed((i.order_id, i) for i in items),
