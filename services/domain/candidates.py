@@ -34,7 +34,7 @@ ONE = Decimal(1)
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class OpenItem:
     """An order of the customer with money still to receive."""
 
@@ -42,6 +42,19 @@ class OpenItem:
     currency: str
     open_amount: Decimal
     due_date: date | None
+
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        order_id: str,
+        currency: str,
+        open_amount: Decimal,
+        due_date: date | None,
+    ) -> None:
+        object.__setattr__(self, "order_id", order_id)
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "open_amount", open_amount)
+        object.__setattr__(self, "due_date", due_date)
 
 
 @dataclass(frozen=True, slots=True)

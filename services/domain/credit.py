@@ -33,7 +33,11 @@ LEGACY_FORMAT = b"credit/1:"
 APART_FORMAT = b"credit/3:"
 
 
-@dataclass(frozen=True, slots=True)
+# The default of a state's map: Keyed never changes once built, so one serves all.
+_NO_ORDERS: Keyed[tuple[str, Decimal]] = Keyed()
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class CreditState:
     customer_id: str
     credit_limit: Decimal | None = None
@@ -48,6 +52,25 @@ class CreditState:
     # Exposure in `currency`, kept as each order changes, to compare with the limit on
     # every event; the events themselves state `exposure(state)`, summed afresh.
     running: Decimal = ZERO
+
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        customer_id: str,
+        credit_limit: Decimal | None = None,
+        currency: str | None = None,
+        orders: Keyed[tuple[str, Decimal]] = _NO_ORDERS,
+        breached: bool = False,
+        applied: frozenset[str] = frozenset(),
+        running: Decimal = ZERO,
+    ) -> None:
+        object.__setattr__(self, "customer_id", customer_id)
+        object.__setattr__(self, "credit_limit", credit_limit)
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "orders", orders)
+        object.__setattr__(self, "breached", breached)
+        object.__setattr__(self, "applied", applied)
+        object.__setattr__(self, "running", running)
 
 
 def new_state(customer_id: str) -> CreditState:

@@ -70,7 +70,11 @@ class SuspenseRules:
     bounds: SearchBounds = field(default_factory=SearchBounds)
 
 
-@dataclass(frozen=True, slots=True)
+# The default of a state's map: Keyed never changes once built, so one serves all.
+_NO_ITEMS: Keyed[OpenItem] = Keyed()
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Suspense:
     customer_id: str
     # Open items by order id: a balance.changed replaces one without copying the others.
@@ -80,6 +84,25 @@ class Suspense:
     applied_lines: frozenset[str] = frozenset()
     applied_event_ids: frozenset[str] = frozenset()
     open_mismatches: tuple[OpenFinding, ...] = ()
+
+    # Written out, not generated (init=False): see services/domain/native.py, "__init__".
+    def __init__(
+        self,
+        customer_id: str,
+        items: Keyed[OpenItem] = _NO_ITEMS,
+        lines: tuple[SuspendedLine, ...] = (),
+        pending: tuple[Pending, ...] = (),
+        applied_lines: frozenset[str] = frozenset(),
+        applied_event_ids: frozenset[str] = frozenset(),
+        open_mismatches: tuple[OpenFinding, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "customer_id", customer_id)
+        object.__setattr__(self, "items", items)
+        object.__setattr__(self, "lines", lines)
+        object.__setattr__(self, "pending", pending)
+        object.__setattr__(self, "applied_lines", applied_lines)
+        object.__setattr__(self, "applied_event_ids", applied_event_ids)
+        object.__setattr__(self, "open_mismatches", open_mismatches)
 
 
 def new_suspense(customer_id: str) -> Suspense:
