@@ -55,6 +55,8 @@ def _currency_code(value: object) -> str:
 def _decimal_string(value: object) -> Decimal:
     # Decimals built in Python are accepted as they are; JSON numbers are not, because a
     # float on the wire has already lost the cents somewhere upstream.
+    if type(value) is str and _DECIMAL_STRING.fullmatch(value):
+        return Decimal(value)  # what every decoded amount is: tested first
     if isinstance(value, Decimal):
         # Built in Python: it must still fit the wire format every consumer parses.
         if not value.is_finite() or not _DECIMAL_STRING.fullmatch(format_amount(value)):
