@@ -82,7 +82,13 @@ def _non_negative(value: Decimal) -> Decimal:
 
 
 def format_amount(value: Decimal) -> str:
-    return format(value, "f")
+    """The amount as the wire writes it: plain digits, never an exponent.
+
+    What format(value, "f") writes, in a third of the time: str() gives the same digits
+    unless it chooses an exponent (1E+2, 1E-7), and the encoder calls this for every
+    amount of every output."""
+    text = str(value)
+    return format(value, "f") if "E" in text else text
 
 
 # JSON Schema of the wire format, for publishers in other languages (schemas/json/). These
