@@ -106,3 +106,48 @@ def test_an_upstream_type_goes_through_the_full_validation() -> None:
 def test_not_json_is_an_invalid_event() -> None:
     with pytest.raises(InvalidEvent):
         decode_trusted(b"{not json")
+
+
+UNTRUSTED = sorted(set(EVENT_CLASS_BY_TYPE) - set(TRUSTED_TYPES))
+
+
+@pytest.mark.parametrize("kind", UNTRUSTED)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_another_type_is_the_event_full_validation_gives(kind: str, data: st.DataObject) -> None:
+    # The worker's edge reads copies of inputs from internal topics through decode_trusted.
+    raw = encode(data.draw(EVENT_STRATEGIES[EVENT_CLASS_BY_TYPE[kind]], label="event"))
+    assert decode_trusted(raw) == decode(raw)
+
+
+def _problems(raw: bytes, **limit: int) -> list[str]:
+    outcomes = []
+    for decoder in (decode, decode_trusted):
+        with pytest.raises(InvalidEvent) as raised:
+            decoder(raw, **limit)
+        outcomes.append(str(raised.value))
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[]",
+        b'"text"',
+        b'{"id": "e-1"}',
+        b'{"id": "e-1", "type": ["o2c.order.placed.v1"]}',
+        b'{"id": "e-1", "type": "o2c.payment.teleported.v1"}',
+        orjson.dumps(_balance() | {"type": "o2c.order.placed.v1"}),
+        orjson.dumps(_balance() | {"specversion": "0.3"}),
+    ],
+)
+def test_what_is_not_a_trusted_output_gets_the_error_full_validation_gives(raw: bytes) -> None:
+    validated, trusted = _problems(raw)
+    assert trusted == validated
+
+
+def test_another_type_over_the_limit_is_refused_for_its_size() -> None:
+    raw = orjson.dumps(_balance() | {"type": "o2c.order.placed.v1"})
+    validated, trusted = _problems(raw, max_bytes=len(raw) - 1)
+    assert trusted == validated
+    assert "exceeds the limit" in trusted
