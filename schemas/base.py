@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic_core import TzInfo
 
-from schemas.money import currency_decimals, decimals_of
+from schemas.money import CURRENCY_DECIMALS, currency_decimals, decimals_of
 
 # Fixed-offset zones already found whole: most timestamps decoded share a few of them
 # (pydantic hands out one TzInfo per offset), and utcoffset() is most of this check's
@@ -71,8 +71,8 @@ class EventData(Model):
         super().__pydantic_init_subclass__(**kwargs)
         cls._has_currency = "currency" in cls.model_fields
         cls._money_plan = tuple(
-            (name.split("[].", 1)[0], name.split("[].", 1)[1]) if "[]." in name else (name, None)
-            for name in cls.money_fields
+            (list_name, field or None)
+            for list_name, _, field in (name.partition("[].") for name in cls.money_fields)
         )
 
     @model_validator(mode="after")
@@ -98,14 +98,13 @@ class EventData(Model):
         return self
 
 
-_QUANTUM = {places: Decimal(1).scaleb(-places) for places in range(7)}
+_QUANTUM = {places: Decimal(1).scaleb(-places) for places in set(CURRENCY_DECIMALS.values())}
 
 
 def _check_decimals(label: str, value: Decimal, currency: str, allowed: int) -> None:
-    if decimals_of(value) > allowed:
-        raise ValueError(
-            f"{label} {value} has {decimals_of(value)} decimals but {currency} allows {allowed}"
-        )
+    places = decimals_of(value)
+    if places > allowed:
+        raise ValueError(f"{label} {value} has {places} decimals but {currency} allows {allowed}")
 
 
 class CloudEvent(Model):
